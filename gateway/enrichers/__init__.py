@@ -1,0 +1,1 @@
+"""enrichers stage."""

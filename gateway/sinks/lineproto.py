@@ -1,0 +1,52 @@
+"""InfluxDB line protocol: escaping, and a sink that writes it to a file or standard output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO
+
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " ", "\\": "\\\\"})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": " ", "\r": " "})
+
+
+def escape_tag(value: str) -> str:
+    """Escape a tag key or value (commas, equals signs, spaces; newlines become spaces)."""
+    return value.translate(_TAG_ESCAPES)
+
+
+def escape_measurement(value: str) -> str:
+    return value.translate(_MEASUREMENT_ESCAPES)
+
+
+def field_string(value: str) -> str:
+    """A quoted string field value."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def tag_set(tags: dict[str, str]) -> str:
+    """``,k=v`` pairs sorted by key (InfluxDB's preferred order); empty values are left out."""
+    return "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v)
+
+
+class LineFileSink:
+    """Writes line protocol to a file, or to standard output for ``-``."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.lines = 0
+        self._fh: IO[str] = sys.stdout if target == "-" else Path(target).open("w", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, lines: list[str]) -> None:
+        if lines:
+            self._fh.write("\n".join(lines))
+            self._fh.write("\n")
+            self.lines += len(lines)
+
+    def close(self) -> None:
+        self._fh.flush()
+        if self._fh is not sys.stdout:
+            self._fh.close()
+
+    def describe(self) -> str:
+        return "standard output" if self.target == "-" else self.target

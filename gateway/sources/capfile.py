@@ -1,0 +1,363 @@
+"""Read pcap and pcapng files in blocks, as batches of packets for the vectorised parsers.
+
+The file is read in chunks of ``CHUNK_BYTES``; only the record walk (one ``unpack_from`` per
+record, to find where the next one starts) runs per packet in Python. Everything else about a
+packet (timestamps, lengths, link type) is gathered with numpy over the batch, so a file larger
+than memory streams through a fixed-size buffer.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.parsers.packed import gather_u32
+
+# Read this much of the file at a time: big enough that the per-chunk overhead vanishes,
+# small enough that peak memory stays far below the 300 MB budget for any file size.
+CHUNK_BYTES = 8 << 20
+# No capture tool writes records longer than this (libpcap's MAXIMUM_SNAPLEN is 262144);
+# a longer record length means the file is damaged, and we stop reading it.
+MAX_RECORD = 262_144
+# Zero bytes after the data, so vectorised header reads past a short packet's end stay in the
+# array; every such read is masked out afterwards by the caplen checks.
+PAD = 128
+
+PCAP_MAGIC_US = 0xA1B2C3D4
+PCAP_MAGIC_NS = 0xA1B23C4D
+PCAPNG_SHB = 0x0A0D0D0A
+PCAPNG_BOM = 0x1A2B3C4D
+
+
+class CaptureError(Exception):
+    """The file cannot be read as a capture at all (exit 2, naming the file)."""
+
+
+@dataclass(slots=True)
+class PacketBatch:
+    """Packets of one block of a capture: data offsets into ``buf`` and per-packet metadata."""
+
+    buf: npt.NDArray[np.uint8]
+    offset: npt.NDArray[np.int64]
+    caplen: npt.NDArray[np.int64]
+    wirelen: npt.NDArray[np.int64]
+    ts_ns: npt.NDArray[np.int64]
+    linktype: npt.NDArray[np.int32]
+
+    def __len__(self) -> int:
+        return int(self.offset.shape[0])
+
+    def payload(self, index: int, start: int, end: int) -> bytes:
+        """Captured bytes ``[start, end)`` of packet ``index`` (offsets relative to the packet)."""
+        base = int(self.offset[index])
+        stop = min(end, int(self.caplen[index]))
+        return self.buf[base + start : base + stop].tobytes() if stop > start else b""
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """What the reader saw; a damaged file is reported, never raised past the CLI."""
+
+    packets: int = 0
+    bytes_read: int = 0  # file offset up to which records were consumed (for progress)
+    skipped_blocks: int = 0
+    damaged: str | None = None
+    truncated_tail: int = 0
+    interfaces: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Interface:
+    linktype: int
+    ns_per_unit_num: int = 1000  # pcapng default resolution: microseconds
+    ns_per_unit_den: int = 1
+    offset_s: int = 0
+
+
+def open_capture(path: str | os.PathLike[str], stats: ReadStats | None = None) -> Iterator[PacketBatch]:
+    """Yield batches from a pcap or pcapng file; raise CaptureError if it is neither."""
+    p = Path(path)
+    try:
+        fh = p.open("rb")
+    except OSError as exc:
+        raise CaptureError(f"{p}: cannot open: {exc.strerror}") from exc
+    with fh:
+        head = fh.read(24)
+        if len(head) < 4:
+            raise CaptureError(f"{p}: empty or too short to be a capture ({len(head)} bytes)")
+        magic_le = struct.unpack_from("<I", head)[0]
+        magic_be = struct.unpack_from(">I", head)[0]
+        st = stats if stats is not None else ReadStats()
+        fh.seek(0)
+        if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) or magic_be in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+            yield from _read_pcap(fh, p, st)
+        elif magic_le == PCAPNG_SHB:
+            yield from _read_pcapng(fh, p, st)
+        else:
+            raise CaptureError(
+                f"{p}: not a pcap or pcapng file (starts with {head[:4].hex()}); "
+                "save captures in pcap or pcapng format (tcpdump -w, Wireshark 'Save as')"
+            )
+
+
+class _Reader:
+    """A growing window over the file: ``buf[pos:end]`` holds unread bytes."""
+
+    def __init__(self, fh: object, start: int) -> None:
+        self.fh = fh
+        self.buf = bytearray()
+        self.pos = 0
+        self.base = start  # file offset of buf[0]
+        self.eof = False
+
+    def refill(self, need: int = 0) -> bool:
+        """Drop consumed bytes and read another chunk; False at end of file."""
+        if self.eof:
+            return False
+        del self.buf[: self.pos]
+        self.base += self.pos
+        self.pos = 0
+        want = max(CHUNK_BYTES, need)
+        data = self.fh.read(want)  # type: ignore[attr-defined]
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+
+def _as_array(buf: bytearray, end: int) -> npt.NDArray[np.uint8]:
+    arr = np.zeros(end + PAD, dtype=np.uint8)
+    arr[:end] = np.frombuffer(memoryview(buf)[:end], dtype=np.uint8)
+    return arr
+
+
+def _read_pcap(fh: object, path: Path, st: ReadStats) -> Iterator[PacketBatch]:
+    head = fh.read(24)  # type: ignore[attr-defined]
+    if len(head) < 24:
+        raise CaptureError(f"{path}: pcap header cut short ({len(head)} of 24 bytes)")
+    magic = struct.unpack_from("<I", head)[0]
+    endian = "<" if magic in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
+    if endian == ">":
+        magic = struct.unpack_from(">I", head)[0]
+    nanos = magic == PCAP_MAGIC_NS
+    linktype = struct.unpack_from(endian + "I", head, 20)[0] & 0x0FFFFFFF
+    st.interfaces.append(linktype)
+    rd = _Reader(fh, 24)
+    incl_at = struct.Struct(endian + "I").unpack_from
+    while rd.refill():
+        buf, end = rd.buf, len(rd.buf)
+        pos = rd.pos
+        starts: list[int] = []
+        append = starts.append
+        while pos + 16 <= end:
+            incl = incl_at(buf, pos + 8)[0]
+            if incl > MAX_RECORD:
+                st.damaged = f"record at byte {rd.base + pos} claims {incl} bytes (more than {MAX_RECORD})"
+                break
+            nxt = pos + 16 + incl
+            if nxt > end:
+                break
+            append(pos)
+            pos = nxt
+        rd.pos = pos
+        st.bytes_read = rd.base + pos
+        if starts:
+            yield _pcap_batch(buf, end, starts, endian, nanos, linktype, st)
+        if st.damaged:
+            return
+    st.truncated_tail = len(rd.buf) - rd.pos
+
+
+def _pcap_batch(
+    buf: bytearray, end: int, starts: list[int], endian: str, nanos: bool, linktype: int, st: ReadStats
+) -> PacketBatch:
+    arr = _as_array(buf, end)
+    rec = np.asarray(starts, dtype=np.int64)
+    big = endian == ">"
+    sec = gather_u32(arr, rec, big).astype(np.int64)
+    frac = gather_u32(arr, rec + 4, big).astype(np.int64)
+    incl = gather_u32(arr, rec + 8, big).astype(np.int64)
+    orig = gather_u32(arr, rec + 12, big).astype(np.int64)
+    ts = sec * 1_000_000_000 + (frac if nanos else frac * 1000)
+    st.packets += len(starts)
+    return PacketBatch(
+        buf=arr,
+        offset=rec + 16,
+        caplen=incl,
+        wirelen=np.maximum(orig, incl),
+        ts_ns=ts,
+        linktype=np.full(len(starts), linktype, dtype=np.int32),
+    )
+
+
+def _read_pcapng(fh: object, path: Path, st: ReadStats) -> Iterator[PacketBatch]:
+    rd = _Reader(fh, 0)
+    walk = _PcapngWalk(path, st)
+    need_data = True
+    while True:
+        if need_data and not rd.refill():
+            break
+        end = len(rd.buf)
+        rd.pos, need_data = walk.walk(rd.buf, rd.pos, end, rd.base)
+        st.bytes_read = rd.base + rd.pos
+        if walk.epb or walk.spb:
+            yield _pcapng_batch(rd.buf, end, walk, st, path)
+        if st.damaged:
+            return
+    st.truncated_tail = len(rd.buf) - rd.pos
+
+
+class _PcapngWalk:
+    """The per-block loop of pcapng: collects packet blocks, handles section and interface blocks."""
+
+    def __init__(self, path: Path, st: ReadStats) -> None:
+        self.path, self.st = path, st
+        self.ifaces: list[_Interface] = []
+        self.batch_ifaces: list[_Interface] = []
+        self.endian = "<"
+        self.first = True
+        self.epb: list[int] = []
+        self.spb: list[int] = []
+
+    def walk(self, buf: bytearray, pos: int, end: int, base: int) -> tuple[int, bool]:
+        """Walk blocks from ``pos``; return (next position, whether more file data is needed)."""
+        self.epb, self.spb = [], []
+        self.batch_ifaces = self.ifaces
+        epb_append = self.epb.append
+        u32x2 = struct.Struct(self.endian + "II").unpack_from
+        while pos + 12 <= end:
+            btype, blen = u32x2(buf, pos)
+            if btype == PCAPNG_SHB:
+                if self.epb or self.spb:
+                    return pos, False  # a new section may change byte order: finish this batch
+                if not self._section(buf, pos, base):
+                    return pos, False
+                u32x2 = struct.Struct(self.endian + "II").unpack_from
+                blen = u32x2(buf, pos)[1]
+            elif self.first:
+                raise CaptureError(f"{self.path}: pcapng file does not start with a section header block")
+            if blen < 12 or blen % 4 or blen > MAX_RECORD + 64:
+                self.st.damaged = f"block at byte {base + pos} has an impossible length {blen}"
+                return pos, False
+            if pos + blen > end:
+                return pos, True
+            if btype == 6:
+                epb_append(pos)
+            elif btype == 3:
+                self.spb.append(pos)
+            elif btype == 1:
+                if self.epb or self.spb:
+                    return pos, False  # keep the interface table of a batch fixed
+                self.ifaces.append(_parse_idb(bytes(buf[pos : pos + blen]), self.endian))
+                self.st.interfaces.append(self.ifaces[-1].linktype)
+            elif btype != PCAPNG_SHB:
+                self.st.skipped_blocks += 1
+            pos += blen
+        return pos, True
+
+    def _section(self, buf: bytearray, pos: int, base: int) -> bool:
+        bom_le = struct.unpack_from("<I", buf, pos + 8)[0]
+        if bom_le == PCAPNG_BOM:
+            self.endian = "<"
+        elif struct.unpack_from(">I", buf, pos + 8)[0] == PCAPNG_BOM:
+            self.endian = ">"
+        else:
+            self.st.damaged = f"section header at byte {base + pos} has a bad byte-order magic"
+            return False
+        self.ifaces = []
+        self.batch_ifaces = self.ifaces
+        self.first = False
+        return True
+
+
+def _parse_idb(block: bytes, endian: str) -> _Interface:
+    linktype = struct.unpack_from(endian + "H", block, 8)[0]
+    iface = _Interface(linktype=linktype)
+    pos, end = 16, len(block) - 4
+    while pos + 4 <= end:
+        code, length = struct.unpack_from(endian + "HH", block, pos)
+        if code == 0:
+            break
+        value = block[pos + 4 : pos + 4 + length]
+        if code == 9 and length >= 1:  # if_tsresol
+            res = value[0]
+            if res & 0x80:
+                iface.ns_per_unit_num, iface.ns_per_unit_den = 1_000_000_000, 1 << (res & 0x7F)
+            elif res <= 9:
+                iface.ns_per_unit_num, iface.ns_per_unit_den = 10 ** (9 - res), 1
+            else:
+                iface.ns_per_unit_num, iface.ns_per_unit_den = 1, 10 ** (res - 9)
+        elif code == 14 and length == 8:  # if_tsoffset, seconds
+            iface.offset_s = struct.unpack_from(endian + "q", value)[0]
+        pos += 4 + ((length + 3) & ~3)
+    return iface
+
+
+def _pcapng_batch(buf: bytearray, end: int, walk: _PcapngWalk, st: ReadStats, path: Path) -> PacketBatch:
+    epb, spb, endian, ifaces = walk.epb, walk.spb, walk.endian, walk.batch_ifaces
+    if not ifaces:
+        raise CaptureError(f"{path}: packet block before any interface description block")
+    arr = _as_array(buf, end)
+    big = endian == ">"
+    rec = np.asarray(epb, dtype=np.int64)
+    iface = gather_u32(arr, rec + 8, big).astype(np.int64)
+    bad_iface = iface >= len(ifaces)
+    iface[bad_iface] = 0
+    hi = gather_u32(arr, rec + 12, big).astype(np.uint64)
+    lo = gather_u32(arr, rec + 16, big).astype(np.uint64)
+    units = (hi << np.uint64(32)) | lo
+    caplen = gather_u32(arr, rec + 20, big).astype(np.int64)
+    orig = gather_u32(arr, rec + 24, big).astype(np.int64)
+    blen = gather_u32(arr, rec + 4, big).astype(np.int64)
+    # A captured length longer than its block is damage: clamp it to the block.
+    caplen = np.minimum(caplen, np.maximum(blen - 32, 0))
+    ts = np.zeros(len(epb), dtype=np.int64)
+    link = np.zeros(len(epb), dtype=np.int32)
+    for idx, ifc in enumerate(ifaces):
+        sel = iface == idx
+        if not sel.any():
+            continue
+        link[sel] = ifc.linktype
+        u = units[sel]
+        if ifc.ns_per_unit_den == 1:
+            ns = u.astype(np.int64) * ifc.ns_per_unit_num
+        else:
+            ns = (u.astype(np.float64) * ifc.ns_per_unit_num / ifc.ns_per_unit_den).astype(np.int64)
+        ts[sel] = ns + ifc.offset_s * 1_000_000_000
+    link[bad_iface] = -1
+    offset = rec + 28
+    if spb:
+        # Simple packet blocks: no interface id (always 0) and no timestamp (take the previous one).
+        srec = np.asarray(spb, dtype=np.int64)
+        s_orig = gather_u32(arr, srec + 8, big).astype(np.int64)
+        s_blen = gather_u32(arr, srec + 4, big).astype(np.int64)
+        s_cap = np.minimum(s_orig, s_blen - 16)
+        all_rec = np.concatenate([rec, srec])
+        order = np.argsort(all_rec, kind="stable")
+        offset = np.concatenate([offset, srec + 12])[order]
+        caplen = np.concatenate([caplen, s_cap])[order]
+        orig = np.concatenate([orig, s_orig])[order]
+        link = np.concatenate([link, np.full(len(spb), ifaces[0].linktype, np.int32)])[order]
+        ts_all = np.concatenate([ts, np.full(len(spb), -1, np.int64)])[order]
+        ts = _fill_forward(ts_all)
+    st.packets += len(offset)
+    return PacketBatch(
+        buf=arr, offset=offset, caplen=caplen, wirelen=np.maximum(orig, caplen), ts_ns=ts, linktype=link
+    )
+
+
+def _fill_forward(ts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Replace -1 (no timestamp) by the previous packet's time (0 at the start)."""
+    known = ts >= 0
+    idx = np.where(known, np.arange(len(ts)), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out = ts[idx]
+    out[out < 0] = 0
+    return out
