@@ -128,9 +128,22 @@ class Gateway:
         if len(prefixes) > MAX_TAG_CACHE:
             prefixes.clear()
         lines: list[str] = []
-        cols = (rows.bin_s, rows.kind, rows.dhi, rows.dlo, rows.rhi, rows.rlo, rows.bytes_out, rows.bytes_in,
-                rows.packets_out, rows.packets_in, rows.flows)
-        for i, (b, k, dh, dl, rh, rl, bo, bi, po, pi, fl) in enumerate(zip(*(c.tolist() for c in cols), strict=True)):
+        cols = (
+            rows.bin_s,
+            rows.kind,
+            rows.dhi,
+            rows.dlo,
+            rows.rhi,
+            rows.rlo,
+            rows.bytes_out,
+            rows.bytes_in,
+            rows.packets_out,
+            rows.packets_in,
+            rows.flows,
+        )
+        for i, (b, k, dh, dl, rh, rl, bo, bi, po, pi, fl) in enumerate(
+            zip(*(c.tolist() for c in cols), strict=True)
+        ):
             dkey = (k, dh, dl)
             if dkey not in devices:
                 devices[dkey] = self._device_tags(k, dh, dl)
@@ -143,7 +156,8 @@ class Gateway:
                 pre = "traffic" + tag_set({**dev, **self.destinations.tags(rh, rl, local[i])})
                 prefixes[key] = pre
             lines.append(
-                f"{pre} bytes_out={bo}i,bytes_in={bi}i,packets_out={po}i,packets_in={pi}i,flows={fl}i {b}000000000"
+                f"{pre} bytes_out={bo}i,bytes_in={bi}i,packets_out={po}i,packets_in={pi}i,"
+                f"flows={fl}i {b}000000000"
             )
             self._add_totals(dev["device"], rh, rl, bo, bi, po, pi)
         self.stats.lines += len(lines)
@@ -159,4 +173,3 @@ class Gateway:
         t.packets_in += pi
         if len(t.destinations) < MAX_SUMMARY_DESTINATIONS:
             t.destinations.add((rh, rl))
-

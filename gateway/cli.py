@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", parents=[common], help="replay capture files into InfluxDB (or a file)")
     replay.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
     replay.add_argument(
-        "--output", metavar="FILE", help="write line protocol to FILE ('-' for standard output) instead of InfluxDB"
+        "--output",
+        metavar="FILE",
+        help="write line protocol to FILE ('-' for standard output) instead of InfluxDB",
     )
     replay.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     replay.set_defaults(handler=cmd_replay)

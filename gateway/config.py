@@ -277,7 +277,7 @@ class InfluxConfig(_Section):
         try:
             parts = urlsplit(value.strip())
             valid = parts.scheme in {"http", "https"} and bool(parts.hostname)
-            _ = parts.port
+            _ = parts.port  # raises ValueError when the port is not a number
         except ValueError:
             valid = False
         if not valid:

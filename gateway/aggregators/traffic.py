@@ -86,7 +86,9 @@ class TrafficAggregator:
             "bin": np.concatenate([bins[s], bins[r]]),
             "kind": np.concatenate([kind[s], kind[r]]),
             "dhi": np.where(
-                np.concatenate([h.has_mac[s], h.has_mac[r]]), zeros, np.concatenate([h.src_hi[s], h.dst_hi[r]])
+                np.concatenate([h.has_mac[s], h.has_mac[r]]),
+                zeros,
+                np.concatenate([h.src_hi[s], h.dst_hi[r]]),
             ),
             "dlo": np.where(
                 np.concatenate([h.has_mac[s], h.has_mac[r]]),
@@ -119,7 +121,7 @@ class TrafficAggregator:
         if cutoff <= self.floor:
             return None
         merged = _merge(self.partials)
-        ready = merged["bin"] < cutoff
+        ready = merged["bin"].astype(np.int64) < cutoff
         if not ready.any():
             self.partials = [merged]
             return None
@@ -127,7 +129,8 @@ class TrafficAggregator:
         self.partials = [rest] if len(rest["bin"]) else []
         self.floor = max(self.floor, cutoff)
         done = {k: v[ready] for k, v in merged.items()}
-        keys, sums, flows = group_sum([done[k] for k in DEST_KEYS], [done[v] for v in VALUES])  # type: ignore[misc]
+        values = [done[v].astype(np.int64) for v in VALUES]
+        keys, sums, flows = group_sum([done[k] for k in DEST_KEYS], values)
         return TrafficRows(
             bin_s=keys[0].astype(np.int64) * self.interval_s,
             kind=keys[1].astype(np.uint8),

@@ -36,7 +36,8 @@ def mac_int(text: str) -> int:
 
 
 def is_unicast_mac(mac: U64) -> B:
-    return (mac & MULTICAST_BIT) == 0
+    unicast: B = (mac & MULTICAST_BIT) == 0
+    return unicast
 
 
 class DeviceTracker:

@@ -8,6 +8,7 @@ so that one code path groups and compares both families.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from gateway.sources.capfile import PAD, PacketBatch
 B = npt.NDArray[np.bool_]
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
+Clip = Callable[[I64], I64]
 
 # Link types (https://www.tcpdump.org/linktypes.html)
 LINK_NULL, LINK_ETHERNET, LINK_RAW_DLT, LINK_RAW_DLT_BSD = 0, 1, 12, 14
@@ -123,10 +125,10 @@ def decode(batch: PacketBatch) -> Headers:
 
 
 def _link_layer(
-    buf: npt.NDArray[np.uint8], start: I64, end: I64, link: npt.NDArray[np.int32], clip: object
+    buf: npt.NDArray[np.uint8], start: I64, end: I64, link: npt.NDArray[np.int32], clip: Clip
 ) -> tuple[I64, npt.NDArray[np.uint16]]:
     """Offset of the network header and its EtherType (IPv4/IPv6 for link types without one)."""
-    c = clip  # type: ignore[assignment]
+    c = clip
     n = len(start)
     l3 = start.copy()
     etype = np.zeros(n, np.uint16)
@@ -163,8 +165,10 @@ def _link_layer(
     return l3, etype
 
 
-def _ipv4(buf: npt.NDArray[np.uint8], idx: I64, l3: I64, end: I64, ip_end: I64, h: Headers, clip: object) -> None:
-    c = clip  # type: ignore[assignment]
+def _ipv4(
+    buf: npt.NDArray[np.uint8], idx: I64, l3: I64, end: I64, ip_end: I64, h: Headers, clip: Clip
+) -> None:
+    c = clip
     base, stop = l3[idx], end[idx]
     vihl = gather_u8(buf, c(base))
     ihl = (vihl & 0x0F).astype(np.int64) * 4
@@ -188,8 +192,10 @@ def _ipv4(buf: npt.NDArray[np.uint8], idx: I64, l3: I64, end: I64, ip_end: I64, 
     ip_end[idx] = np.where(ok & (total >= ihl), np.minimum(stop, base + total), stop)
 
 
-def _ipv6(buf: npt.NDArray[np.uint8], idx: I64, l3: I64, end: I64, ip_end: I64, h: Headers, clip: object) -> None:
-    c = clip  # type: ignore[assignment]
+def _ipv6(
+    buf: npt.NDArray[np.uint8], idx: I64, l3: I64, end: I64, ip_end: I64, h: Headers, clip: Clip
+) -> None:
+    c = clip
     base, stop = l3[idx], end[idx]
     ok = (base + 40 <= stop) & ((gather_u8(buf, c(base)) >> 4) == 6)
     plen = gather_u16(buf, c(base + 4)).astype(np.int64)
@@ -230,8 +236,8 @@ def _ipv6(buf: npt.NDArray[np.uint8], idx: I64, l3: I64, end: I64, ip_end: I64, 
     ip_end[idx] = np.where(ok & (plen > 0), np.minimum(stop, base + 40 + plen), stop)
 
 
-def _transport(buf: npt.NDArray[np.uint8], end: I64, ip_end: I64, h: Headers, clip: object) -> None:
-    c = clip  # type: ignore[assignment]
+def _transport(buf: npt.NDArray[np.uint8], end: I64, ip_end: I64, h: Headers, clip: Clip) -> None:
+    c = clip
     usable = h.is_ip & ~h.malformed & ~h.later_fragment
     tcp = usable & (h.proto == IPPROTO_TCP) & (h.l4 + 20 <= end)
     udp = usable & (h.proto == IPPROTO_UDP) & (h.l4 + 8 <= end)

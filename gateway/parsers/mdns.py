@@ -19,11 +19,11 @@ is about to claim) is kept, and only when the layout tells exactly which records
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from socket import AF_INET, AF_INET6, inet_ntop
 
 # The package re-exports these names for compatibility but leaves them out of __all__, which strict
 # mypy requires; their defining modules have been stable since zeroconf 0.32.
@@ -126,44 +126,61 @@ def parse_mdns(payload: bytes) -> MdnsMessage | None:
         return _parse(payload)
     except Exception:  # DNSIncoming promises not to raise; a parser bug must not stop the pipeline
         log.debug("mDNS message not decoded: %s", payload[:64].hex(), exc_info=True)
-        return _empty(payload, malformed=True)
+        return _damaged(payload)
 
 
 def _parse(payload: bytes) -> MdnsMessage:
     incoming = DNSIncoming(payload)
-    layout = _layout(payload)
-    records: list[DNSRecord] = incoming.answers()[:MAX_RECORDS] if _records_aligned(incoming) else []
-    expected = None if layout is None else sum(1 for _, rtype in layout if rtype in DECODED_TYPES)
-    malformed = not incoming.valid or expected is None or len(incoming.answers()) != expected
+    records: list[DNSRecord] = incoming.answers() if _records_aligned(incoming) else []
+    sections = _sections(payload, incoming, records)
+    malformed = sections is None or not incoming.valid
     is_response = bool(incoming.flags & FLAG_QR)
-    if not is_response:
-        records = _probe_records(records, layout) if not malformed and layout is not None else []
-    return _build(is_response, malformed, incoming.questions[:MAX_RECORDS], records)
+    if not is_response:  # keep the probe's own records only (see the module's docstring)
+        records = [r for r, s in zip(records, sections or (), strict=False) if s == AUTHORITY]
+    return _build(is_response, malformed, incoming.questions[:MAX_RECORDS], records[:MAX_RECORDS])
 
 
-def _layout(payload: bytes) -> list[tuple[int, int]] | None:
+def _records_aligned(incoming: DNSIncoming) -> bool:
+    # When the question section fails to decode, zeroconf still reads the records from wherever it
+    # stopped: they are noise. With no questions, a failure can only be in the records themselves,
+    # and those decoded before it are sound.
+    return bool(incoming.valid) or incoming.num_questions == 0
+
+
+def _sections(payload: bytes, incoming: DNSIncoming, records: Sequence[DNSRecord]) -> list[int] | None:
+    """The section of each decoded record; ``None`` when zeroconf had to skip a damaged record."""
+    counts = (incoming.num_answers, incoming.num_authorities, incoming.num_additionals)
+    if incoming.valid and len(records) == sum(counts):  # the usual case: every record decoded
+        return [section for section, count in enumerate(counts) for _ in range(count)]
+    layout = _layout(payload, counts)
+    if layout is None:
+        return None
+    decodable = [section for section, rtype in layout if rtype in DECODED_TYPES]
+    return decodable if len(decodable) == len(records) else None
+
+
+def _layout(payload: bytes, counts: tuple[int, int, int]) -> list[tuple[int, int]] | None:
     """(section, type) of each resource record, from the headers alone; ``None`` if they overrun.
 
-    Names are skipped, not decoded: a label, or a compression pointer that ends the name. Every
-    step moves forward, so the walk is bounded by the message length.
+    Names are skipped, not decoded: labels up to a root byte or a compression pointer. Every step
+    moves forward, so the walk is bounded by the message length.
     """
-    counts = [int.from_bytes(payload[i : i + 2], "big") for i in range(4, 12, 2)]
+    end = len(payload)
     offset = HEADER_LEN
-    for _ in range(counts[0]):
+    for _ in range(payload[4] << 8 | payload[5]):  # questions: name, type, class
         offset = _skip_name(payload, offset) + 4
-        if offset > len(payload):
+        if offset > end:
             return None
     layout: list[tuple[int, int]] = []
-    for section, count in enumerate(counts[1:]):
+    for section, count in enumerate(counts):
         for _ in range(count):
-            offset = _skip_name(payload, offset)
-            if offset + 10 > len(payload):
+            offset = _skip_name(payload, offset) + 10  # name, type, class, ttl, rdlength
+            if offset > end:
                 return None
-            rtype = int.from_bytes(payload[offset : offset + 2], "big")
-            offset += 10 + int.from_bytes(payload[offset + 8 : offset + 10], "big")
-            if offset > len(payload):
+            layout.append((section, payload[offset - 10] << 8 | payload[offset - 9]))
+            offset += payload[offset - 2] << 8 | payload[offset - 1]
+            if offset > end:
                 return None
-            layout.append((section, rtype))
     return layout
 
 
@@ -182,58 +199,69 @@ def _skip_name(payload: bytes, offset: int) -> int:
     return end + 1
 
 
-def _records_aligned(incoming: DNSIncoming) -> bool:
-    # When the question section fails to decode, zeroconf still reads the records from wherever it
-    # stopped: they are noise. With no questions, a failure can only be in the records themselves,
-    # and those decoded before it are sound.
-    return bool(incoming.valid) or incoming.num_questions == 0
-
-
-def _probe_records(records: list[DNSRecord], layout: list[tuple[int, int]]) -> list[DNSRecord]:
-    sections = [section for section, rtype in layout if rtype in DECODED_TYPES]
-    return [record for record, section in zip(records, sections, strict=False) if section == AUTHORITY]
-
-
-def _empty(payload: bytes, *, malformed: bool) -> MdnsMessage:
-    is_response = len(payload) >= HEADER_LEN and bool(payload[2] & 0x80)
-    return MdnsMessage(is_response, malformed, (), (), (), (), (), {}, ())
+def _damaged(payload: bytes) -> MdnsMessage:
+    return MdnsMessage(bool(payload[2] & 0x80), True, (), (), (), (), (), {}, ())
 
 
 def _build(
     is_response: bool, malformed: bool, questions: Sequence[DNSQuestion], records: Sequence[DNSRecord]
 ) -> MdnsMessage:
-    pointers = [r for r in records if isinstance(r, DNSPointer)]
-    services = tuple(MdnsService(r.name, r.server, r.port) for r in records if isinstance(r, DNSService))
-    texts = tuple(MdnsText(r.name, txt_properties(r.text)) for r in records if isinstance(r, DNSText))
-    named = [p.alias for p in pointers if _is_service_type(p.name)]
-    instances = _instances([*named, *(s.name for s in services), *(t.name for t in texts)])
+    named: list[str] = []  # full names of service instances, in order of appearance
+    types: dict[str, None] = {}
+    services: list[MdnsService] = []
+    texts: list[MdnsText] = []
+    addresses: dict[str, dict[str, None]] = {}
+    host_infos: list[MdnsHostInfo] = []
+    for record in records:
+        if isinstance(record, DNSPointer):
+            _add_pointer(record, named, types)
+        elif isinstance(record, DNSService):
+            services.append(MdnsService(clean(record.name), clean(record.server), record.port))
+            named.append(record.name)
+        elif isinstance(record, DNSText):
+            texts.append(MdnsText(clean(record.name), txt_properties(record.text)))
+            named.append(record.name)
+        elif isinstance(record, DNSAddress):
+            _add_address(record, addresses)
+        elif isinstance(record, DNSHinfo):
+            host_infos.append(MdnsHostInfo(clean(record.name), clean(record.cpu), clean(record.os)))
+    instances = _instances(named)
+    types.update((instance.service_type, None) for instance in instances)
     return MdnsMessage(
         is_response=is_response,
         malformed=malformed,
-        questions=tuple(MdnsQuestion(q.name, q.type, bool(q.unique)) for q in questions),
-        service_types=_service_types(pointers, instances),
+        questions=tuple(MdnsQuestion(clean(q.name), q.type, bool(q.unique)) for q in questions),
+        service_types=tuple(types),
         instances=instances,
-        services=services,
-        texts=texts,
-        addresses=_addresses(r for r in records if isinstance(r, DNSAddress)),
-        host_infos=tuple(MdnsHostInfo(r.name, r.cpu, r.os) for r in records if isinstance(r, DNSHinfo)),
+        services=tuple(services),
+        texts=tuple(texts),
+        addresses={name: tuple(found) for name, found in addresses.items()},
+        host_infos=tuple(host_infos),
     )
+
+
+def _add_pointer(record: DNSPointer, named: list[str], types: dict[str, None]) -> None:
+    """A PTR names a service type (service enumeration) or an instance of the type it is for."""
+    if record.name.lower() == SERVICES_ENUMERATION:
+        if _is_service_type(record.alias):
+            types[clean(record.alias)] = None
+        return
+    if not _is_service_type(record.name):
+        return  # reverse-address (in-addr.arpa) and other pointers say nothing about services
+    named.append(record.alias)
+    if "._sub." not in record.name.lower():
+        types[clean(record.name)] = None
+
+
+def _add_address(record: DNSAddress, addresses: dict[str, dict[str, None]]) -> None:
+    raw = record.address
+    family = AF_INET if len(raw) == 4 else AF_INET6 if len(raw) == 16 else None
+    if family is not None:
+        addresses.setdefault(clean(record.name), {})[inet_ntop(family, raw)] = None
 
 
 def _is_service_type(name: str) -> bool:
     return _SERVICE_TYPE.fullmatch(name) is not None
-
-
-def _service_types(pointers: Iterable[DNSPointer], instances: Iterable[MdnsInstance]) -> tuple[str, ...]:
-    found: dict[str, None] = {}
-    for pointer in pointers:
-        if pointer.name.lower() == SERVICES_ENUMERATION and _is_service_type(pointer.alias):
-            found[pointer.alias] = None
-        elif _is_service_type(pointer.name) and "._sub." not in pointer.name.lower():
-            found[pointer.name] = None
-    for instance in instances:
-        found[instance.service_type] = None
-    return tuple(found)
 
 
 def _instances(names: Iterable[str]) -> tuple[MdnsInstance, ...]:
@@ -241,17 +269,9 @@ def _instances(names: Iterable[str]) -> tuple[MdnsInstance, ...]:
     for name in names:
         match = _INSTANCE.fullmatch(name)
         if match and name not in found:
-            found[name] = MdnsInstance(name, unescape_instance(match["instance"]), match["type"])
+            instance = clean(unescape_instance(match["instance"]))
+            found[name] = MdnsInstance(clean(name), instance, clean(match["type"]))
     return tuple(found.values())
-
-
-def _addresses(records: Iterable[DNSAddress]) -> dict[str, tuple[str, ...]]:
-    found: dict[str, dict[str, None]] = {}
-    for record in records:
-        if len(record.address) in (4, 16):
-            text = str(ipaddress.ip_address(record.address))
-            found.setdefault(record.name, {})[text] = None
-    return {name: tuple(addresses) for name, addresses in found.items()}
 
 
 def unescape_instance(text: str) -> str:
@@ -280,11 +300,14 @@ def txt_properties(rdata: bytes) -> dict[str, str]:
         offset += 1 + length
         key, _, value = entry.partition(b"=")
         if key:  # RFC 6763 section 6.4: a string starting with "=" is ignored
-            properties.setdefault(_text(key).lower(), _text(value))
+            properties.setdefault(_decoded(key).lower(), _decoded(value))
     return properties
 
 
-def _text(raw: bytes) -> str:
-    """Lenient UTF-8; control characters become U+FFFD so they never reach logs or dashboards."""
-    text = raw.decode("utf-8", "replace")
+def _decoded(raw: bytes) -> str:
+    return clean(raw.decode("utf-8", "replace"))
+
+
+def clean(text: str) -> str:
+    """Control characters become U+FFFD, so that none reaches logs or dashboards."""
     return text if text.isprintable() else "".join(c if c.isprintable() else "\ufffd" for c in text)

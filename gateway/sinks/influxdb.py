@@ -48,12 +48,16 @@ class InfluxV1Sink:
         try:
             resp = self._http.request(method, url, body=body, headers=self._headers)
         except urllib3.exceptions.HTTPError as exc:
-            raise InfluxError(f"cannot reach InfluxDB at {self.url}: {type(exc).__name__}", retryable=True) from None
+            raise InfluxError(
+                f"cannot reach InfluxDB at {self.url}: {type(exc).__name__}", retryable=True
+            ) from None
         if resp.status >= 300:
             text = resp.data.decode("utf-8", "replace")[:300].strip()
             retryable = resp.status >= 500 or resp.status == 429
             raise InfluxError(
-                f"InfluxDB at {self.url} answered {resp.status}: {text}", retryable=retryable, status=resp.status
+                f"InfluxDB at {self.url} answered {resp.status}: {text}",
+                retryable=retryable,
+                status=resp.status,
             )
         return bytes(resp.data)
 
@@ -66,7 +70,7 @@ class InfluxV1Sink:
         results: list[dict[str, object]] = data.get("results", [])
         for res in results:
             if "error" in res:
-                raise InfluxError(f"InfluxDB refused {q.split()[0]}: {res['error']}", retryable=False)
+                raise InfluxError(f"InfluxDB refused {q.split(maxsplit=1)[0]}: {res['error']}", retryable=False)
         return results
 
     def ensure_database(self) -> None:

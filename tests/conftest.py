@@ -1,0 +1,81 @@
+"""Real services for the suite: a private InfluxDB and Mosquitto on loopback, stopped by their pid."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = ROOT.parent / "shared" / "captures"
+SCRIPTS = ROOT / "scripts"
+
+
+def free_port(span: int = 1) -> int:
+    """A loopback port whose next ``span - 1`` ports are free too."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port + span >= 65535:
+            continue
+        try:
+            for extra in range(1, span):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + extra))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free loopback port")
+
+
+@dataclass(frozen=True)
+class Service:
+    url: str
+    port: int
+    folder: Path
+
+
+def _start(script: str, folder: Path, port: int) -> None:
+    done = subprocess.run(
+        [str(SCRIPTS / script), "start", str(folder), str(port)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{script} could not start: {done.stderr.strip()} (run `make deps` to install it)")
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """Debian's InfluxDB 1.x, private to this test session."""
+    folder = tmp_path_factory.mktemp("influxdb")
+    port = free_port(2)
+    _start("influxd-local", folder, port)
+    yield Service(f"http://127.0.0.1:{port}", port, folder)
+    subprocess.run([str(SCRIPTS / "influxd-local"), "stop", str(folder)], check=False)
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """Debian's Mosquitto, private to this test session."""
+    folder = tmp_path_factory.mktemp("mosquitto")
+    port = free_port()
+    _start("mosquitto-local", folder, port)
+    yield Service(f"mqtt://127.0.0.1:{port}", port, folder)
+    subprocess.run([str(SCRIPTS / "mosquitto-local"), "stop", str(folder)], check=False)
+
+
+@pytest.fixture(scope="session")
+def captures() -> Path:
+    if not CAPTURES.is_dir():
+        pytest.skip(f"real captures not found at {CAPTURES} (they live beside the checkout in shared/)")
+    return CAPTURES
+
+
+def real_captures() -> list[Path]:
+    if not CAPTURES.is_dir():
+        return []
+    return sorted(p for p in CAPTURES.glob("*/*") if p.suffix in (".pcap", ".pcapng"))
