@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
+from gateway.aggregators.grouping import group_rows, key_hash
 from gateway.aggregators.traffic import KIND_MAC, TrafficAggregator, TrafficRows
 from gateway.config import Config
 from gateway.enrichers.destinations import DestinationTagger
@@ -23,8 +25,6 @@ from gateway.sources.capfile import PacketBatch
 
 # Distinct destinations remembered per device for the summary table; beyond it the table says "≥".
 MAX_SUMMARY_DESTINATIONS = 100_000
-# (device, remote) pairs whose tag string is cached between flushes.
-MAX_TAG_CACHE = 200_000
 
 
 class LineSink(Protocol):
@@ -51,7 +51,7 @@ class DeviceTotals:
     bytes_in: int = 0
     packets_out: int = 0
     packets_in: int = 0
-    destinations: set[tuple[int, int]] = field(default_factory=set)
+    destinations: set[int] = field(default_factory=set)
 
 
 class Gateway:
@@ -65,7 +65,7 @@ class Gateway:
         self.stats = PipelineStats()
         self.totals: dict[str, DeviceTotals] = {}
         self._labels = {mac_int(mac): label for mac, label in cfg.devices.items()}
-        self._prefixes: dict[tuple[int, int, int, int, int], str] = {}
+        self._device_text: dict[tuple[int, int, int], str] = {}
 
     def process(self, batch: PacketBatch) -> None:
         h = decode(batch)
@@ -106,70 +106,83 @@ class Gateway:
             if h.has_mac[i]:
                 self.devices.add_router(int(h.src_mac[i]))
 
-    def _device_tags(self, kind: int, hi: int, lo: int) -> dict[str, str] | None:
-        """The device part of the tag set, or None when this key is not a device."""
+    def _device_tags(self, kind: int, hi: int, lo: int) -> str | None:
+        """The device part of the tag set (``,device=...``), or None when this key is not a device."""
         if kind == KIND_MAC:
             if not self.devices.is_device_mac(lo):
                 return None
         elif not self.devices.is_device_ip(hi, lo):
             return None
-        tags = {"device": self.devices.key_text(kind, hi, lo)}
-        label = self._labels.get(lo) if kind == KIND_MAC else None
-        if label is not None:
-            tags.update(device_name=label.name or "", kind=label.kind or "", vendor=label.vendor or "")
-        return tags
+        key = (kind, hi, lo)
+        text = self._device_text.get(key)
+        if text is None:
+            tags = {"device": self.devices.key_text(kind, hi, lo)}
+            label = self._labels.get(lo) if kind == KIND_MAC else None
+            if label is not None:
+                tags.update(device_name=label.name or "", kind=label.kind or "", vendor=label.vendor or "")
+            text = self._device_text[key] = tag_set(tags)
+        return text
 
     def _emit(self, rows: TrafficRows | None) -> None:
+        """Write flushed rows of devices as line protocol; rows of non-devices are dropped here."""
         if rows is None or not len(rows):
             return
-        local = self.lan.is_local(rows.rhi, rows.rlo).tolist()
-        devices: dict[tuple[int, int, int], dict[str, str] | None] = {}
-        prefixes = self._prefixes
-        if len(prefixes) > MAX_TAG_CACHE:
-            prefixes.clear()
-        lines: list[str] = []
-        cols = (
-            rows.bin_s,
-            rows.kind,
-            rows.dhi,
-            rows.dlo,
-            rows.rhi,
-            rows.rlo,
-            rows.bytes_out,
-            rows.bytes_in,
-            rows.packets_out,
-            rows.packets_in,
-            rows.flows,
-        )
-        for i, (b, k, dh, dl, rh, rl, bo, bi, po, pi, fl) in enumerate(
-            zip(*(c.tolist() for c in cols), strict=True)
-        ):
-            dkey = (k, dh, dl)
-            if dkey not in devices:
-                devices[dkey] = self._device_tags(k, dh, dl)
-            dev = devices[dkey]
-            if dev is None:
-                continue
-            key = (k, dh, dl, rh, rl)
-            pre = prefixes.get(key)
-            if pre is None:
-                pre = "traffic" + tag_set({**dev, **self.destinations.tags(rh, rl, local[i])})
-                prefixes[key] = pre
-            lines.append(
-                f"{pre} bytes_out={bo}i,bytes_in={bi}i,packets_out={po}i,packets_in={pi}i,"
-                f"flows={fl}i {b}000000000"
+        first, inverse = group_rows([rows.kind, rows.dhi, rows.dlo])
+        dev_tags = [
+            self._device_tags(k, h, lo)
+            for k, h, lo in zip(rows.kind[first].tolist(), rows.dhi[first].tolist(), rows.dlo[first].tolist())
+        ]
+        is_dev = np.array([t is not None for t in dev_tags], dtype=np.bool_)
+        keep = is_dev[inverse]
+        if not keep.all():
+            rows = rows.select(keep)
+            first, inverse = group_rows([rows.kind, rows.dhi, rows.dlo])
+            dev_tags = [t for t in dev_tags if t is not None]
+        if not len(rows):
+            return
+        r_first, r_inverse = group_rows([rows.rhi, rows.rlo])
+        local = self.lan.is_local(rows.rhi[r_first], rows.rlo[r_first]).tolist()
+        dest_tags = [
+            self.destinations.tag_text(h, lo, loc)
+            for h, lo, loc in zip(rows.rhi[r_first].tolist(), rows.rlo[r_first].tolist(), local, strict=True)
+        ]
+        devs = [str(t) for t in dev_tags]
+        lines = [
+            f"traffic{devs[d]}{dest_tags[r]} bytes_out={bo}i,bytes_in={bi}i,packets_out={po}i,"
+            f"packets_in={pi}i,flows={fl}i {b}000000000"
+            for d, r, bo, bi, po, pi, fl, b in zip(
+                inverse.tolist(),
+                r_inverse.tolist(),
+                rows.bytes_out.tolist(),
+                rows.bytes_in.tolist(),
+                rows.packets_out.tolist(),
+                rows.packets_in.tolist(),
+                rows.flows.tolist(),
+                rows.bin_s.tolist(),
+                strict=True,
             )
-            self._add_totals(dev["device"], rh, rl, bo, bi, po, pi)
+        ]
+        self._add_totals(rows, first, inverse)
         self.stats.lines += len(lines)
         self.sink.write(lines)
 
-    def _add_totals(self, device: str, rh: int, rl: int, bo: int, bi: int, po: int, pi: int) -> None:
-        t = self.totals.get(device)
-        if t is None:
-            t = self.totals[device] = DeviceTotals()
-        t.bytes_out += bo
-        t.bytes_in += bi
-        t.packets_out += po
-        t.packets_in += pi
-        if len(t.destinations) < MAX_SUMMARY_DESTINATIONS:
-            t.destinations.add((rh, rl))
+    def _add_totals(self, rows: TrafficRows, first: npt.NDArray[np.int64], inverse: npt.NDArray[np.int64]) -> None:
+        groups = len(first)
+        sums = [np.bincount(inverse, weights=v, minlength=groups).astype(np.int64).tolist()
+                for v in (rows.bytes_out, rows.bytes_in, rows.packets_out, rows.packets_in)]
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(groups + 1))
+        # Distinct destinations are counted by 64-bit hash: this is a display count for the table.
+        remote = key_hash([rows.rhi, rows.rlo])[order]
+        for g in range(groups):
+            name = self.devices.key_text(int(rows.kind[first[g]]), int(rows.dhi[first[g]]), int(rows.dlo[first[g]]))
+            t = self.totals.get(name)
+            if t is None:
+                t = self.totals[name] = DeviceTotals()
+            t.bytes_out += sums[0][g]
+            t.bytes_in += sums[1][g]
+            t.packets_out += sums[2][g]
+            t.packets_in += sums[3][g]
+            if len(t.destinations) < MAX_SUMMARY_DESTINATIONS:
+                a, b = int(bounds[g]), int(bounds[g + 1])
+                t.destinations.update(remote[a:b].tolist())

@@ -51,6 +51,9 @@ class TrafficRows:
     def __len__(self) -> int:
         return int(self.bin_s.shape[0])
 
+    def select(self, mask: B) -> TrafficRows:
+        return TrafficRows(*(getattr(self, f)[mask] for f in self.__slots__))  # type: ignore[attr-defined]
+
 
 class TrafficAggregator:
     """Sums records into bins of ``interval_s`` seconds of capture time."""
@@ -60,7 +63,7 @@ class TrafficAggregator:
         self.interval_s = interval_s
         # Bins stay open this long after newer packets arrive, for slightly reordered captures.
         self.lag_bins = max(1, -(-lag_s // interval_s))
-        self.partials: list[dict[str, Array]] = []
+        self.partials: dict[int, list[dict[str, Array]]] = {}  # per bin, reduced per batch
         self.watermark = -(1 << 62)
         self.floor = -(1 << 62)  # bins below this were flushed: late packets join the oldest open bin
         self.late_packets = 0
@@ -108,27 +111,26 @@ class TrafficAggregator:
             "packets_out": np.concatenate([np.ones(ns, np.int64), np.zeros(nr, np.int64)]),
             "packets_in": np.concatenate([np.zeros(ns, np.int64), np.ones(nr, np.int64)]),
         }
-        self.partials.append(_reduce(cols, values))
-        self.watermark = max(self.watermark, int(bins.max()))
-        if len(self.partials) > MAX_PARTIALS:
-            self.partials = [_merge(self.partials)]
+        reduced = _reduce(cols, values)
+        low, high = int(bins.min()), int(bins.max())
+        for b in range(low, high + 1) if high - low < 4 else np.unique(reduced["bin"]).tolist():
+            part = reduced if low == high else _select(reduced, reduced["bin"] == b)
+            if not len(part["bin"]):
+                continue
+            pending = self.partials.setdefault(b, [])
+            pending.append(part)
+            if len(pending) > MAX_PARTIALS:
+                self.partials[b] = [_merge(pending)]
+        self.watermark = max(self.watermark, high)
 
     def flush(self, final: bool = False) -> TrafficRows | None:
         """Rows of every bin old enough to be complete (all bins when ``final``)."""
-        if not self.partials:
-            return None
         cutoff = self.watermark + 1 if final else self.watermark - self.lag_bins + 1
-        if cutoff <= self.floor:
+        ready = [b for b in self.partials if b < cutoff]
+        if not ready:
             return None
-        merged = _merge(self.partials)
-        ready = merged["bin"].astype(np.int64) < cutoff
-        if not ready.any():
-            self.partials = [merged]
-            return None
-        rest = {k: v[~ready] for k, v in merged.items()}
-        self.partials = [rest] if len(rest["bin"]) else []
         self.floor = max(self.floor, cutoff)
-        done = {k: v[ready] for k, v in merged.items()}
+        done = _merge([p for b in sorted(ready) for p in self.partials.pop(b)])
         values = [done[v].astype(np.int64) for v in VALUES]
         keys, sums, flows = group_sum([done[k] for k in DEST_KEYS], values)
         return TrafficRows(
@@ -144,6 +146,10 @@ class TrafficAggregator:
             packets_in=sums[3],
             flows=flows,
         )
+
+
+def _select(cols: dict[str, Array], mask: B) -> dict[str, Array]:
+    return {k: v[mask] for k, v in cols.items()}
 
 
 def _reduce(cols: dict[str, Array], values: dict[str, I64]) -> dict[str, Array]:

@@ -135,14 +135,23 @@ def vlan_tags(vids: Sequence[int], *, qinq: bool = False, pcp: int = 0) -> bytes
     return tags
 
 
-def ethernet_header(dst: Address, src: Address, ethertype: int, *, vlans: Sequence[int] = (),
-                    qinq: bool = False) -> bytes:
+def ethernet_header(
+    dst: Address, src: Address, ethertype: int, *, vlans: Sequence[int] = (), qinq: bool = False
+) -> bytes:
     """Ethernet II header, with optional 802.1Q / QinQ tags between the addresses and the type."""
     return mac_bytes(dst) + mac_bytes(src) + vlan_tags(vlans, qinq=qinq) + struct.pack("!H", ethertype)
 
 
-def ethernet(dst: Address, src: Address, ethertype: int, payload: bytes, *, vlans: Sequence[int] = (),
-             qinq: bool = False, pad: bool = True) -> bytes:
+def ethernet(
+    dst: Address,
+    src: Address,
+    ethertype: int,
+    payload: bytes,
+    *,
+    vlans: Sequence[int] = (),
+    qinq: bool = False,
+    pad: bool = True,
+) -> bytes:
     """An Ethernet II frame (no FCS), padded to 60 bytes as it appears on a wire or a mirror port."""
     frame = ethernet_header(dst, src, ethertype, vlans=vlans, qinq=qinq) + payload
     if pad and len(frame) < ETH_MIN_FRAME:
@@ -167,8 +176,9 @@ def sll_header(packet_type: int, address: Address, protocol: int, *, arphrd: int
     return struct.pack("!HHH8sH", packet_type, arphrd, len(addr), addr, protocol)
 
 
-def sll2_header(protocol: int, packet_type: int, address: Address, *, ifindex: int = 1,
-                arphrd: int = 1) -> bytes:
+def sll2_header(
+    protocol: int, packet_type: int, address: Address, *, ifindex: int = 1, arphrd: int = 1
+) -> bytes:
     """Linux cooked capture v2 header (LINKTYPE_LINUX_SLL2, 20 bytes)."""
     addr = mac_bytes(address)
     return struct.pack("!HHIHBB8s", protocol, 0, ifindex, arphrd, packet_type, len(addr), addr)
@@ -181,7 +191,7 @@ def split_ethernet(frame: bytes) -> tuple[int, bytes]:
     while ethertype in (ETH_P_8021Q, ETH_P_8021AD):
         offset += 4
         ethertype = struct.unpack_from("!H", frame, offset)[0]
-    payload = frame[offset + 2:]
+    payload = frame[offset + 2 :]
     if ethertype == ETH_P_IPV4:
         payload = payload[: struct.unpack_from("!H", payload, 2)[0]]
     elif ethertype == ETH_P_IPV6:
@@ -189,8 +199,9 @@ def split_ethernet(frame: bytes) -> tuple[int, bytes]:
     return ethertype, payload
 
 
-def relink(frame: bytes, linktype: int, *, packet_type: int = SllPacketType.OTHERHOST,
-           ifindex: int = 1) -> bytes | None:
+def relink(
+    frame: bytes, linktype: int, *, packet_type: int = SllPacketType.OTHERHOST, ifindex: int = 1
+) -> bytes | None:
     """An Ethernet frame re-framed for another link type; None where it has no form there (ARP in raw IP).
 
     VLAN tags are dropped (Linux strips them before cooked capture) and so is Ethernet padding.
@@ -210,8 +221,18 @@ def relink(frame: bytes, linktype: int, *, packet_type: int = SllPacketType.OTHE
 
 def arp(op: int, sender_mac: Address, sender_ip: Address, target_mac: Address, target_ip: Address) -> bytes:
     """ARP for IPv4 over Ethernet (op 1 request, 2 reply)."""
-    return struct.pack("!HHBBH6s4s6s4s", 1, ETH_P_IPV4, 6, 4, op, mac_bytes(sender_mac),
-                       ip_bytes(sender_ip), mac_bytes(target_mac), ip_bytes(target_ip))
+    return struct.pack(
+        "!HHBBH6s4s6s4s",
+        1,
+        ETH_P_IPV4,
+        6,
+        4,
+        op,
+        mac_bytes(sender_mac),
+        ip_bytes(sender_ip),
+        mac_bytes(target_mac),
+        ip_bytes(target_ip),
+    )
 
 
 # ---------------------------------------------------------------- IPv4
@@ -220,8 +241,19 @@ def arp(op: int, sender_mac: Address, sender_ip: Address, target_mac: Address, t
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 
 
-def ipv4(src: Address, dst: Address, proto: int, payload: bytes, *, ttl: int = 64, ident: int = 0,
-         tos: int = 0, df: bool = True, more_fragments: bool = False, frag_offset: int = 0) -> bytes:
+def ipv4(
+    src: Address,
+    dst: Address,
+    proto: int,
+    payload: bytes,
+    *,
+    ttl: int = 64,
+    ident: int = 0,
+    tos: int = 0,
+    df: bool = True,
+    more_fragments: bool = False,
+    frag_offset: int = 0,
+) -> bytes:
     """An IPv4 datagram (no options) with its header checksum. `frag_offset` is in bytes (multiple of 8)."""
     if frag_offset % 8:
         raise ValueError("an IPv4 fragment offset is a multiple of 8 bytes")
@@ -240,9 +272,21 @@ def ipv4_fragments(datagram: bytes, mtu: int) -> list[bytes]:
     step = (mtu - 20) // 8 * 8
     if step <= 0:
         raise ValueError(f"MTU {mtu} leaves no room for a fragment")
-    return [ipv4(src, dst, proto, payload[start:start + step], ttl=ttl, ident=ident, tos=tos, df=False,
-                 more_fragments=start + step < len(payload), frag_offset=start)
-            for start in range(0, len(payload), step)]
+    return [
+        ipv4(
+            src,
+            dst,
+            proto,
+            payload[start : start + step],
+            ttl=ttl,
+            ident=ident,
+            tos=tos,
+            df=False,
+            more_fragments=start + step < len(payload),
+            frag_offset=start,
+        )
+        for start in range(0, len(payload), step)
+    ]
 
 
 def icmp_echo(ident: int, seq: int, payload: bytes = b"", *, reply: bool = False) -> bytes:
@@ -295,29 +339,57 @@ def fragment_header(offset: int, more: bool, ident: int) -> ExtensionHeader:
     return ExtensionHeader(IPPROTO_FRAGMENT, struct.pack("!BHI", 0, offset | int(more), ident))
 
 
-def ipv6(src: Address, dst: Address, next_header: int, payload: bytes, *, hop_limit: int = 64,
-         flow_label: int = 0, traffic_class: int = 0, extensions: Sequence[ExtensionHeader] = ()) -> bytes:
+def ipv6(
+    src: Address,
+    dst: Address,
+    next_header: int,
+    payload: bytes,
+    *,
+    hop_limit: int = 64,
+    flow_label: int = 0,
+    traffic_class: int = 0,
+    extensions: Sequence[ExtensionHeader] = (),
+) -> bytes:
     """An IPv6 packet; `extensions` are chained in order before the upper-layer `payload`."""
     chain = b""
     kinds = [header.kind for header in extensions] + [next_header]
     for header, following in zip(extensions, kinds[1:], strict=True):
         chain += bytes([following]) + header.body
     first_word = (6 << 28) | (traffic_class << 20) | flow_label
-    return _IPV6.pack(first_word, len(chain) + len(payload), kinds[0], hop_limit, ip_bytes(src),
-                      ip_bytes(dst)) + chain + payload
+    return (
+        _IPV6.pack(first_word, len(chain) + len(payload), kinds[0], hop_limit, ip_bytes(src), ip_bytes(dst))
+        + chain
+        + payload
+    )
 
 
-def ipv6_fragments(src: Address, dst: Address, next_header: int, payload: bytes, mtu: int, *,
-                   ident: int, hop_limit: int = 64,
-                   unfragmentable: Sequence[ExtensionHeader] = ()) -> list[bytes]:
+def ipv6_fragments(
+    src: Address,
+    dst: Address,
+    next_header: int,
+    payload: bytes,
+    mtu: int,
+    *,
+    ident: int,
+    hop_limit: int = 64,
+    unfragmentable: Sequence[ExtensionHeader] = (),
+) -> list[bytes]:
     """Fragments of an IPv6 packet carrying `payload` (an upper-layer segment with its checksum)."""
     fixed = 40 + sum(1 + len(header.body) for header in unfragmentable) + 8
     step = (mtu - fixed) // 8 * 8
     if step <= 0:
         raise ValueError(f"MTU {mtu} leaves no room for a fragment")
-    return [ipv6(src, dst, next_header, payload[start:start + step], hop_limit=hop_limit,
-                 extensions=[*unfragmentable, fragment_header(start, start + step < len(payload), ident)])
-            for start in range(0, len(payload), step)]
+    return [
+        ipv6(
+            src,
+            dst,
+            next_header,
+            payload[start : start + step],
+            hop_limit=hop_limit,
+            extensions=[*unfragmentable, fragment_header(start, start + step < len(payload), ident)],
+        )
+        for start in range(0, len(payload), step)
+    ]
 
 
 def icmpv6(src: Address, dst: Address, icmp_type: int, code: int, body: bytes) -> bytes:
@@ -327,15 +399,24 @@ def icmpv6(src: Address, dst: Address, icmp_type: int, code: int, body: bytes) -
     return message[:2] + struct.pack("!H", checksum) + message[4:]
 
 
-def icmpv6_echo(src: Address, dst: Address, ident: int, seq: int, payload: bytes = b"", *,
-                reply: bool = False) -> bytes:
+def icmpv6_echo(
+    src: Address, dst: Address, ident: int, seq: int, payload: bytes = b"", *, reply: bool = False
+) -> bytes:
     """ICMPv6 echo request (128) or reply (129)."""
     return icmpv6(src, dst, 129 if reply else 128, 0, struct.pack("!HH", ident, seq) + payload)
 
 
-def router_advertisement(src: Address, dst: Address, router_mac: Address, prefix: Address, *,
-                         prefix_len: int = 64, lifetime: int = 1800, mtu: int = 1500,
-                         dns: Address | None = None) -> bytes:
+def router_advertisement(
+    src: Address,
+    dst: Address,
+    router_mac: Address,
+    prefix: Address,
+    *,
+    prefix_len: int = 64,
+    lifetime: int = 1800,
+    mtu: int = 1500,
+    dns: Address | None = None,
+) -> bytes:
     """ICMPv6 router advertisement (134) with source link-layer, MTU, prefix and RDNSS options."""
     body = struct.pack("!BBHII", 64, 0, lifetime, 0, 0)
     body += struct.pack("!BB6s", 1, 1, mac_bytes(router_mac))
@@ -352,8 +433,9 @@ def neighbor_solicitation(src: Address, dst: Address, target: Address, source_ma
     return icmpv6(src, dst, 135, 0, body)
 
 
-def neighbor_advertisement(src: Address, dst: Address, target: Address, target_mac: Address, *,
-                           router: bool = False) -> bytes:
+def neighbor_advertisement(
+    src: Address, dst: Address, target: Address, target_mac: Address, *, router: bool = False
+) -> bytes:
     """ICMPv6 neighbor advertisement (136), solicited and override, with the target link-layer option."""
     flags = (0x80000000 if router else 0) | 0x60000000
     body = struct.pack("!I16sBB6s", flags, ip_bytes(target), 2, 1, mac_bytes(target_mac))
@@ -369,7 +451,7 @@ def mld_report(src: Address, groups: Sequence[Address]) -> bytes:
 def solicited_node(address: Address) -> str:
     """The solicited-node multicast group of an IPv6 address."""
     low = ip_bytes(address)[13:]
-    return socket.inet_ntop(socket.AF_INET6, bytes.fromhex("ff020000000000000000000001ff") + low)
+    return socket.inet_ntop(socket.AF_INET6, bytes.fromhex("ff02" + "00" * 9 + "01ff") + low)
 
 
 # ---------------------------------------------------------------- TCP and UDP
@@ -383,12 +465,35 @@ def syn_options(mss: int = 1460, wscale: int = 7) -> bytes:
     return struct.pack("!BBHBBBBBBB", 2, 4, mss, 1, 3, 3, wscale, 1, 1, 4) + b"\x02"
 
 
-def tcp(src: Address, dst: Address, sport: int, dport: int, payload: bytes = b"", *, seq: int = 0,
-        ack: int = 0, flags: int = ACK, window: int = 64240, options: bytes = b"") -> bytes:
+def tcp(
+    src: Address,
+    dst: Address,
+    sport: int,
+    dport: int,
+    payload: bytes = b"",
+    *,
+    seq: int = 0,
+    ack: int = 0,
+    flags: int = ACK,
+    window: int = 64240,
+    options: bytes = b"",
+) -> bytes:
     """A TCP segment with its checksum (pseudo-header from `src`/`dst`); options padded to 4 bytes."""
     options += bytes(-len(options) % 4)
-    header = _TCP.pack(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, (5 + len(options) // 4) << 4,
-                       flags, window, 0, 0) + options
+    header = (
+        _TCP.pack(
+            sport,
+            dport,
+            seq & 0xFFFFFFFF,
+            ack & 0xFFFFFFFF,
+            (5 + len(options) // 4) << 4,
+            flags,
+            window,
+            0,
+            0,
+        )
+        + options
+    )
     checksum = _transport_checksum(ip_bytes(src), ip_bytes(dst), IPPROTO_TCP, header + payload)
     return header[:16] + struct.pack("!H", checksum) + header[18:] + payload
 
@@ -407,17 +512,38 @@ class FrameTemplate:
     checksums are computed per call. Pass `payload_sum=ones_sum(payload)` when a payload is reused.
     """
 
-    __slots__ = ("_dst", "_ip4_sum", "_link", "_ports", "_pseudo", "_sport_dport", "_src", "_ttl", "_v6",
-                 "_v6_word")
+    __slots__ = (
+        "_dst",
+        "_ip4_sum",
+        "_link",
+        "_ports",
+        "_pseudo",
+        "_sport_dport",
+        "_src",
+        "_ttl",
+        "_v6",
+        "_v6_word",
+    )
 
     _V4_TCP = struct.Struct("!BBHHHBBH4s4sHHIIBBHHH")
     _V6_TCP = struct.Struct("!IHBB16s16sHHIIBBHHH")
     _V4_UDP = struct.Struct("!BBHHHBBH4s4sHHHH")
     _V6_UDP = struct.Struct("!IHBB16s16sHHHH")
 
-    def __init__(self, src_mac: Address, dst_mac: Address, src: Address, dst: Address, *, sport: int,
-                 dport: int, vlans: Sequence[int] = (), qinq: bool = False, ttl: int = 64,
-                 flow_label: int = 0) -> None:
+    def __init__(
+        self,
+        src_mac: Address,
+        dst_mac: Address,
+        src: Address,
+        dst: Address,
+        *,
+        sport: int,
+        dport: int,
+        vlans: Sequence[int] = (),
+        qinq: bool = False,
+        ttl: int = 64,
+        flow_label: int = 0,
+    ) -> None:
         self._src, self._dst = ip_bytes(src), ip_bytes(dst)
         self._v6 = len(self._src) == 16
         ethertype = ETH_P_IPV6 if self._v6 else ETH_P_IPV4
@@ -430,26 +556,83 @@ class FrameTemplate:
         self._ip4_sum = 0x4500 + 0x4000 + (ttl << 8) + self._pseudo
         self._sport_dport = (sport, dport)
 
-    def tcp(self, seq: int, ack: int, flags: int, payload: bytes = b"", *, ident: int = 0,
-            window: int = 64240, payload_sum: int | None = None) -> bytes:
-        """An Ethernet frame carrying one TCP segment (no options)."""
+    def tcp(
+        self,
+        seq: int,
+        ack: int,
+        flags: int,
+        payload: bytes = b"",
+        *,
+        ident: int = 0,
+        window: int = 64240,
+        options: bytes = b"",
+        payload_sum: int | None = None,
+    ) -> bytes:
+        """An Ethernet frame carrying one TCP segment; `options` a multiple of 4 bytes long."""
         seq &= 0xFFFFFFFF
         ack &= 0xFFFFFFFF
-        length = 20 + len(payload)
+        offset = (5 + len(options) // 4) << 4
+        length = 4 * (offset >> 4) + len(payload)
         if payload_sum is None:
             payload_sum = ones_sum(payload)
-        total = (self._pseudo + IPPROTO_TCP + length + self._ports + (seq >> 16) + (seq & 0xFFFF)
-                 + (ack >> 16) + (ack & 0xFFFF) + (0x5000 | flags) + window + payload_sum)
+        if options:
+            payload_sum += ones_sum(options)
+        total = (
+            self._pseudo
+            + IPPROTO_TCP
+            + length
+            + self._ports
+            + (seq >> 16)
+            + (seq & 0xFFFF)
+            + (ack >> 16)
+            + (ack & 0xFFFF)
+            + (offset << 8 | flags)
+            + window
+            + payload_sum
+        )
         sport, dport = self._sport_dport
         if self._v6:
-            header = self._V6_TCP.pack(self._v6_word, length, IPPROTO_TCP, self._ttl, self._src, self._dst,
-                                       sport, dport, seq, ack, 0x50, flags, window, fold_checksum(total), 0)
+            header = self._V6_TCP.pack(
+                self._v6_word,
+                length,
+                IPPROTO_TCP,
+                self._ttl,
+                self._src,
+                self._dst,
+                sport,
+                dport,
+                seq,
+                ack,
+                offset,
+                flags,
+                window,
+                fold_checksum(total),
+                0,
+            )
         else:
             ip_check = fold_checksum(self._ip4_sum + IPPROTO_TCP + 20 + length + ident)
-            header = self._V4_TCP.pack(0x45, 0, 20 + length, ident, 0x4000, self._ttl, IPPROTO_TCP, ip_check,
-                                       self._src, self._dst, sport, dport, seq, ack, 0x50, flags, window,
-                                       fold_checksum(total), 0)
-        frame = self._link + header + payload
+            header = self._V4_TCP.pack(
+                0x45,
+                0,
+                20 + length,
+                ident,
+                0x4000,
+                self._ttl,
+                IPPROTO_TCP,
+                ip_check,
+                self._src,
+                self._dst,
+                sport,
+                dport,
+                seq,
+                ack,
+                offset,
+                flags,
+                window,
+                fold_checksum(total),
+                0,
+            )
+        frame = self._link + header + options + payload
         return frame if len(frame) >= ETH_MIN_FRAME else frame + bytes(ETH_MIN_FRAME - len(frame))
 
     def udp(self, payload: bytes, *, ident: int = 0, payload_sum: int | None = None) -> bytes:
@@ -461,12 +644,36 @@ class FrameTemplate:
         check = fold_checksum(total) or 0xFFFF
         sport, dport = self._sport_dport
         if self._v6:
-            header = self._V6_UDP.pack(self._v6_word, length, IPPROTO_UDP, self._ttl, self._src, self._dst,
-                                       sport, dport, length, check)
+            header = self._V6_UDP.pack(
+                self._v6_word,
+                length,
+                IPPROTO_UDP,
+                self._ttl,
+                self._src,
+                self._dst,
+                sport,
+                dport,
+                length,
+                check,
+            )
         else:
             ip_check = fold_checksum(self._ip4_sum + IPPROTO_UDP + 20 + length + ident)
-            header = self._V4_UDP.pack(0x45, 0, 20 + length, ident, 0x4000, self._ttl, IPPROTO_UDP, ip_check,
-                                       self._src, self._dst, sport, dport, length, check)
+            header = self._V4_UDP.pack(
+                0x45,
+                0,
+                20 + length,
+                ident,
+                0x4000,
+                self._ttl,
+                IPPROTO_UDP,
+                ip_check,
+                self._src,
+                self._dst,
+                sport,
+                dport,
+                length,
+                check,
+            )
         frame = self._link + header + payload
         return frame if len(frame) >= ETH_MIN_FRAME else frame + bytes(ETH_MIN_FRAME - len(frame))
 
@@ -510,8 +717,11 @@ class DnsRecord:
     rclass: int = DNS_CLASS_IN
 
     def encode(self) -> bytes:
-        return dns_name(self.name) + struct.pack("!HHIH", self.rtype, self.rclass, self.ttl,
-                                                 len(self.rdata)) + self.rdata
+        return (
+            dns_name(self.name)
+            + struct.pack("!HHIH", self.rtype, self.rclass, self.ttl, len(self.rdata))
+            + self.rdata
+        )
 
 
 def _class(cache_flush: bool) -> int:
@@ -532,10 +742,23 @@ def ptr_record(name: Name, target: Name, ttl: int = 4500, *, cache_flush: bool =
     return DnsRecord(name, DNS_PTR, dns_name(target), ttl, _class(cache_flush))
 
 
-def srv_record(name: Name, target: Name, port: int, ttl: int = 120, *, priority: int = 0, weight: int = 0,
-               cache_flush: bool = True) -> DnsRecord:
-    return DnsRecord(name, DNS_SRV, struct.pack("!HHH", priority, weight, port) + dns_name(target), ttl,
-                     _class(cache_flush))
+def srv_record(
+    name: Name,
+    target: Name,
+    port: int,
+    ttl: int = 120,
+    *,
+    priority: int = 0,
+    weight: int = 0,
+    cache_flush: bool = True,
+) -> DnsRecord:
+    return DnsRecord(
+        name,
+        DNS_SRV,
+        struct.pack("!HHH", priority, weight, port) + dns_name(target),
+        ttl,
+        _class(cache_flush),
+    )
 
 
 def txt_record(name: Name, entries: Sequence[str], ttl: int = 4500, *, cache_flush: bool = True) -> DnsRecord:
@@ -543,16 +766,24 @@ def txt_record(name: Name, entries: Sequence[str], ttl: int = 4500, *, cache_flu
     raw = [entry.encode() for entry in entries] or [b""]
     if any(len(entry) > 255 for entry in raw):
         raise ValueError("a TXT string has at most 255 bytes")
-    return DnsRecord(name, DNS_TXT, b"".join(bytes([len(entry)]) + entry for entry in raw), ttl,
-                     _class(cache_flush))
+    return DnsRecord(
+        name, DNS_TXT, b"".join(bytes([len(entry)]) + entry for entry in raw), ttl, _class(cache_flush)
+    )
 
 
-def dns_message(txid: int, flags: int, *, questions: Sequence[tuple[Name, int]] = (),
-                answers: Sequence[DnsRecord] = (), authorities: Sequence[DnsRecord] = (),
-                additionals: Sequence[DnsRecord] = ()) -> bytes:
+def dns_message(
+    txid: int,
+    flags: int,
+    *,
+    questions: Sequence[tuple[Name, int]] = (),
+    answers: Sequence[DnsRecord] = (),
+    authorities: Sequence[DnsRecord] = (),
+    additionals: Sequence[DnsRecord] = (),
+) -> bytes:
     """A DNS message; questions are (name, qtype) in class IN."""
-    header = struct.pack("!HHHHHH", txid, flags, len(questions), len(answers), len(authorities),
-                         len(additionals))
+    header = struct.pack(
+        "!HHHHHH", txid, flags, len(questions), len(answers), len(authorities), len(additionals)
+    )
     body = b"".join(dns_name(name) + struct.pack("!HH", qtype, DNS_CLASS_IN) for name, qtype in questions)
     records = (*answers, *authorities, *additionals)
     return header + body + b"".join(record.encode() for record in records)
@@ -568,8 +799,9 @@ def dns_response(txid: int, name: str, qtype: int, answers: Sequence[DnsRecord],
     return dns_message(txid, 0x8180 | rcode, questions=[(name, qtype)], answers=answers)
 
 
-def dns_answer_chain(name: str, cnames: Sequence[str], addresses: Sequence[str],
-                     ttl: int = 300) -> list[DnsRecord]:
+def dns_answer_chain(
+    name: str, cnames: Sequence[str], addresses: Sequence[str], ttl: int = 300
+) -> list[DnsRecord]:
     """`name` → CNAME → … → CNAME → addresses, in answer order."""
     owners = [name, *cnames]
     chain = [cname_record(owner, target, ttl) for owner, target in itertools.pairwise(owners)]
@@ -581,8 +813,15 @@ def mdns_query(services: Sequence[str]) -> bytes:
     return dns_message(0, 0, questions=[(service, DNS_PTR) for service in services])
 
 
-def mdns_announcement(instance: str, service: str, host: str, port: int, *, txt: Sequence[str] = (),
-                      addresses: Sequence[str] = ()) -> bytes:
+def mdns_announcement(
+    instance: str,
+    service: str,
+    host: str,
+    port: int,
+    *,
+    txt: Sequence[str] = (),
+    addresses: Sequence[str] = (),
+) -> bytes:
     """An mDNS response (id 0, authoritative) announcing one DNS-SD instance: PTR, SRV, TXT, A/AAAA.
 
     `instance` is the user-visible label (`Kitchen`), `service` the type with its domain
@@ -615,21 +854,51 @@ def dhcp_option(code: int, value: bytes) -> bytes:
     return bytes([code, len(value)]) + value
 
 
-def dhcp_message(op: int, xid: int, client_mac: Address, options: bytes, *,
-                 ciaddr: Address = UNSPECIFIED_IPV4, yiaddr: Address = UNSPECIFIED_IPV4,
-                 siaddr: Address = UNSPECIFIED_IPV4, secs: int = 0,
-                 broadcast: bool = False) -> bytes:
+def dhcp_message(
+    op: int,
+    xid: int,
+    client_mac: Address,
+    options: bytes,
+    *,
+    ciaddr: Address = UNSPECIFIED_IPV4,
+    yiaddr: Address = UNSPECIFIED_IPV4,
+    siaddr: Address = UNSPECIFIED_IPV4,
+    secs: int = 0,
+    broadcast: bool = False,
+) -> bytes:
     """A BOOTP/DHCP message (op 1 request, 2 reply); `options` are encoded options, END is appended."""
-    fixed = _BOOTP.pack(op, 1, 6, 0, xid, secs, 0x8000 if broadcast else 0, ip_bytes(ciaddr),
-                        ip_bytes(yiaddr), ip_bytes(siaddr), bytes(4), mac_bytes(client_mac), b"", b"",
-                        _DHCP_MAGIC)
+    fixed = _BOOTP.pack(
+        op,
+        1,
+        6,
+        0,
+        xid,
+        secs,
+        0x8000 if broadcast else 0,
+        ip_bytes(ciaddr),
+        ip_bytes(yiaddr),
+        ip_bytes(siaddr),
+        bytes(4),
+        mac_bytes(client_mac),
+        b"",
+        b"",
+        _DHCP_MAGIC,
+    )
     message = fixed + options + b"\xff"
     return message + bytes(max(0, _BOOTP_MIN - len(message)))
 
 
-def dhcp_request(xid: int, client_mac: Address, *, hostname: str, vendor_class: str | None = None,
-                 parameters: Sequence[int] = DHCP_DEFAULT_PARAMETERS, requested_ip: Address | None = None,
-                 server_id: Address | None = None, message_type: int = DHCP_REQUEST) -> bytes:
+def dhcp_request(
+    xid: int,
+    client_mac: Address,
+    *,
+    hostname: str,
+    vendor_class: str | None = None,
+    parameters: Sequence[int] = DHCP_DEFAULT_PARAMETERS,
+    requested_ip: Address | None = None,
+    server_id: Address | None = None,
+    message_type: int = DHCP_REQUEST,
+) -> bytes:
     """A client's DISCOVER or REQUEST with host name (12), vendor class (60) and parameter list (55)."""
     options = dhcp_option(53, bytes([message_type])) + dhcp_option(61, b"\x01" + mac_bytes(client_mac))
     if requested_ip is not None:
@@ -643,13 +912,27 @@ def dhcp_request(xid: int, client_mac: Address, *, hostname: str, vendor_class: 
     return dhcp_message(1, xid, client_mac, options)
 
 
-def dhcp_reply(xid: int, client_mac: Address, message_type: int, yiaddr: Address, server: Address, *,
-               router: Address, dns: Sequence[Address], lease: int = 86400,
-               netmask: Address = "255.255.255.0") -> bytes:
+def dhcp_reply(
+    xid: int,
+    client_mac: Address,
+    message_type: int,
+    yiaddr: Address,
+    server: Address,
+    *,
+    router: Address,
+    dns: Sequence[Address],
+    lease: int = 86400,
+    netmask: Address = "255.255.255.0",
+) -> bytes:
     """A server's OFFER or ACK with the router (3), DNS (6) and lease (51) options."""
-    options = (dhcp_option(53, bytes([message_type])) + dhcp_option(54, ip_bytes(server))
-               + dhcp_option(51, struct.pack("!I", lease)) + dhcp_option(1, ip_bytes(netmask))
-               + dhcp_option(3, ip_bytes(router)) + dhcp_option(6, b"".join(ip_bytes(a) for a in dns)))
+    options = (
+        dhcp_option(53, bytes([message_type]))
+        + dhcp_option(54, ip_bytes(server))
+        + dhcp_option(51, struct.pack("!I", lease))
+        + dhcp_option(1, ip_bytes(netmask))
+        + dhcp_option(3, ip_bytes(router))
+        + dhcp_option(6, b"".join(ip_bytes(a) for a in dns))
+    )
     return dhcp_message(2, xid, client_mac, options, yiaddr=yiaddr, siaddr=server)
 
 
@@ -657,8 +940,23 @@ def dhcp_reply(xid: int, client_mac: Address, message_type: int, yiaddr: Address
 
 
 TLS_MAX_RECORD = 16384 + 256  # TLS 1.3 ciphertext bound (RFC 8446 §5.2)
-_CIPHER_SUITES = (0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8, 0xC013, 0xC014,
-                  0x009C, 0x009D, 0x002F, 0x0035)
+_CIPHER_SUITES = (
+    0x1301,
+    0x1302,
+    0x1303,
+    0xC02B,
+    0xC02F,
+    0xC02C,
+    0xC030,
+    0xCCA9,
+    0xCCA8,
+    0xC013,
+    0xC014,
+    0x009C,
+    0x009D,
+    0x002F,
+    0x0035,
+)
 _SIGNATURE_ALGORITHMS = (0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601)
 
 
@@ -688,9 +986,14 @@ def _handshake(kind: int, body: bytes) -> bytes:
     return struct.pack("!I", (kind << 24) | len(body)) + body
 
 
-def tls_client_hello(server_name: str | None, *, alpn: Sequence[str] = ("h2", "http/1.1"),
-                     random: bytes = bytes(32), session_id: bytes = bytes(32),
-                     key_share: bytes = bytes(32)) -> bytes:
+def tls_client_hello(
+    server_name: str | None,
+    *,
+    alpn: Sequence[str] = ("h2", "http/1.1"),
+    random: bytes = bytes(32),
+    session_id: bytes = bytes(32),
+    key_share: bytes = bytes(32),
+) -> bytes:
     """A TLS 1.3 ClientHello record (as browsers send it) with SNI (omitted when None) and ALPN."""
     extensions = b""
     if server_name is not None:
@@ -705,18 +1008,34 @@ def tls_client_hello(server_name: str | None, *, alpn: Sequence[str] = ("h2", "h
     extensions += _extension(13, _u16_list(_SIGNATURE_ALGORITHMS))
     extensions += _extension(51, _vector16(struct.pack("!H", 0x001D) + _vector16(key_share)))
     extensions += _extension(45, b"\x01\x01") + _extension(43, b"\x04\x03\x04\x03\x03")
-    body = (struct.pack("!H", 0x0303) + random + _vector8(session_id) + _u16_list(_CIPHER_SUITES)
-            + b"\x01\x00" + _vector16(extensions))
+    body = (
+        struct.pack("!H", 0x0303)
+        + random
+        + _vector8(session_id)
+        + _u16_list(_CIPHER_SUITES)
+        + b"\x01\x00"
+        + _vector16(extensions)
+    )
     return tls_record(22, _handshake(1, body), version=0x0301)
 
 
-def tls_server_hello(*, random: bytes = bytes(32), session_id: bytes = bytes(32),
-                     key_share: bytes = bytes(32), cipher: int = 0x1301) -> bytes:
+def tls_server_hello(
+    *,
+    random: bytes = bytes(32),
+    session_id: bytes = bytes(32),
+    key_share: bytes = bytes(32),
+    cipher: int = 0x1301,
+) -> bytes:
     """A TLS 1.3 ServerHello record followed by the middlebox-compatibility ChangeCipherSpec."""
     extensions = _extension(43, b"\x03\x04")
     extensions += _extension(51, struct.pack("!H", 0x001D) + _vector16(key_share))
-    body = (struct.pack("!H", 0x0303) + random + _vector8(session_id) + struct.pack("!HB", cipher, 0)
-            + _vector16(extensions))
+    body = (
+        struct.pack("!H", 0x0303)
+        + random
+        + _vector8(session_id)
+        + struct.pack("!HB", cipher, 0)
+        + _vector16(extensions)
+    )
     return tls_record(22, _handshake(2, body)) + tls_record(20, b"\x01")
 
 
@@ -728,17 +1047,31 @@ def tls_application_data(data: bytes) -> bytes:
 # ---------------------------------------------------------------- HTTP
 
 
-def http_get(host: str, path: str = "/", *, user_agent: str = "Mouchard-sample/1.0",
-             headers: Sequence[tuple[str, str]] = ()) -> bytes:
+def http_get(
+    host: str,
+    path: str = "/",
+    *,
+    user_agent: str = "Mouchard-sample/1.0",
+    headers: Sequence[tuple[str, str]] = (),
+) -> bytes:
     """An HTTP/1.1 GET request with a Host header."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", f"User-Agent: {user_agent}", "Accept: */*",
-             "Connection: keep-alive", *(f"{name}: {value}" for name, value in headers)]
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}",
+        f"User-Agent: {user_agent}",
+        "Accept: */*",
+        "Connection: keep-alive",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def http_response(status: int = 200, reason: str = "OK", body: bytes = b"", *,
-                  content_type: str = "text/plain") -> bytes:
+def http_response(
+    status: int = 200, reason: str = "OK", body: bytes = b"", *, content_type: str = "text/plain"
+) -> bytes:
     """An HTTP/1.1 response with Content-Length."""
-    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
     return head.encode() + body

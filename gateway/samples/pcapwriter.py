@@ -41,8 +41,15 @@ def _split(ts: Timestamp, units_per_second: int) -> tuple[int, int]:
 class PcapWriter:
     """A classic pcap file (microsecond or nanosecond timestamps, either byte order)."""
 
-    def __init__(self, path: str | Path, linktype: int = LinkType.ETHERNET, *, nanosecond: bool = False,
-                 big_endian: bool = False, snaplen: int = 65535) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        linktype: int = LinkType.ETHERNET,
+        *,
+        nanosecond: bool = False,
+        big_endian: bool = False,
+        snaplen: int = 65535,
+    ) -> None:
         order = ">" if big_endian else "<"
         self._record = struct.Struct(order + "IIII")
         self._units = _NS if nanosecond else 1_000_000
@@ -69,8 +76,9 @@ class PcapWriter:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -81,8 +89,16 @@ def _pad4(data: bytes) -> bytes:
 class PcapngWriter:
     """A pcapng file: one section, interfaces added with `add_interface`, then EPB/SPB/custom blocks."""
 
-    def __init__(self, path: str | Path, *, big_endian: bool = False, application: str = "Mouchard samples",
-                 os_name: str | None = None, hardware: str | None = None, comment: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        big_endian: bool = False,
+        application: str = "Mouchard samples",
+        os_name: str | None = None,
+        hardware: str | None = None,
+        comment: str | None = None,
+    ) -> None:
         self._order = ">" if big_endian else "<"
         self._epb = struct.Struct(self._order + "IIIIIII")
         self._file: BinaryIO = Path(path).open("wb", buffering=_BUFFER)  # noqa: SIM115 closed by close()
@@ -97,29 +113,50 @@ class PcapngWriter:
 
     def _options(self, options: list[tuple[int, str | bytes | None]]) -> bytes:
         """Encoded options ending with opt_endofopt; empty when none is set."""
-        encoded = b"".join(self._option(code, value.encode() if isinstance(value, str) else value)
-                           for code, value in options if value is not None)
+        encoded = b"".join(
+            self._option(code, value.encode() if isinstance(value, str) else value)
+            for code, value in options
+            if value is not None
+        )
         return encoded + self._option(0, b"") if encoded else b""
 
     def write_block(self, block_type: int, body: bytes) -> None:
         """Any block (`body` is padded to 4 bytes): also the way to insert block types readers must skip."""
         body = _pad4(body)
         length = 12 + len(body)
-        self._file.write(struct.pack(self._order + "II", block_type, length) + body
-                         + struct.pack(self._order + "I", length))
+        self._file.write(
+            struct.pack(self._order + "II", block_type, length)
+            + body
+            + struct.pack(self._order + "I", length)
+        )
 
-    def add_interface(self, linktype: int = LinkType.ETHERNET, snaplen: int = 65535, tsresol: int = 6, *,
-                      name: str | None = None, description: str | None = None) -> int:
+    def add_interface(
+        self,
+        linktype: int = LinkType.ETHERNET,
+        snaplen: int = 65535,
+        tsresol: int = 6,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> int:
         """An Interface Description Block; `tsresol` as in if_tsresol (6: µs, 9: ns, 0x80|n: 2^-n s)."""
-        units = 1 << (tsresol & 0x7F) if tsresol & 0x80 else 10 ** tsresol
+        units = 1 << (tsresol & 0x7F) if tsresol & 0x80 else 10**tsresol
         resolution = bytes([tsresol]) if tsresol != 6 else None
         options = self._options([(2, name), (3, description), (9, resolution)])
         self.write_block(IDB_TYPE, struct.pack(self._order + "HHI", int(linktype), 0, snaplen) + options)
         self._interfaces.append((snaplen, units))
         return len(self._interfaces) - 1
 
-    def write(self, ts: Timestamp, frame: bytes, orig_len: int | None = None, *, interface: int = 0,
-              flags: int | None = None, comment: str | None = None) -> None:
+    def write(
+        self,
+        ts: Timestamp,
+        frame: bytes,
+        orig_len: int | None = None,
+        *,
+        interface: int = 0,
+        flags: int | None = None,
+        comment: str | None = None,
+    ) -> None:
         """An Enhanced Packet Block; `flags` is epb_flags (bits 0-1: direction, 1 inbound, 2 outbound)."""
         snaplen, units = self._interfaces[interface]
         if orig_len is None:
@@ -132,8 +169,9 @@ class PcapngWriter:
             flag_bytes = None if flags is None else struct.pack(self._order + "I", flags)
             options = self._options([(2, flag_bytes), (1, comment)])
         length = 32 + len(frame) + (-len(frame) % 4) + len(options)
-        self._file.write(self._epb.pack(EPB_TYPE, length, interface, stamp >> 32, stamp & 0xFFFFFFFF,
-                                        len(frame), orig_len))
+        self._file.write(
+            self._epb.pack(EPB_TYPE, length, interface, stamp >> 32, stamp & 0xFFFFFFFF, len(frame), orig_len)
+        )
         self._file.write(_pad4(frame) + options + struct.pack(self._order + "I", length))
         self.packets += 1
 
@@ -158,6 +196,7 @@ class PcapngWriter:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
