@@ -18,11 +18,13 @@ from gateway.config import Config
 from gateway.enrichers.destinations import DestinationTagger
 from gateway.enrichers.devices import DeviceTracker, mac_int
 from gateway.enrichers.lan import Lan
-from gateway.parsers.headers import IPPROTO_ICMPV6, Headers, decode
+from gateway.parsers.dhcp import parse_dhcp
+from gateway.parsers.headers import IPPROTO_ICMPV6, IPPROTO_UDP, Headers, decode
 from gateway.parsers.ndp import ICMPV6_ROUTER_ADVERTISEMENT, parse_router_advertisement
 from gateway.sinks.lineproto import tag_set
 from gateway.sources.capfile import PacketBatch
 
+DHCP_PORTS = np.array([67, 68], dtype=np.uint16)
 # Distinct destinations remembered per device for the summary table; beyond it the table says "≥".
 MAX_SUMMARY_DESTINATIONS = 100_000
 
@@ -73,6 +75,7 @@ class Gateway:
         src_lan = self.lan.is_lan(h.src_hi, h.src_lo)
         dst_lan = self.lan.is_lan(h.dst_hi, h.dst_lo)
         self._router_adverts(batch, h)
+        self._dhcp(batch, h)
         self.devices.observe(h, src_lan)
         self.aggregator.add(batch.ts_ns, h, batch.wirelen, src_lan, dst_lan)
         self._emit(self.aggregator.flush())
@@ -106,6 +109,23 @@ class Gateway:
             if h.has_mac[i]:
                 self.devices.add_router(int(h.src_mac[i]))
 
+    def _dhcp(self, batch: PacketBatch, h: Headers) -> None:
+        """DHCP answers name the router (option 3): the MAC that sends from that address is one."""
+        dhcp = (
+            h.is_ip
+            & ~h.malformed
+            & (h.proto == IPPROTO_UDP)
+            & (h.payload_len > 0)
+            & np.isin(h.sport, DHCP_PORTS)
+            & np.isin(h.dport, DHCP_PORTS)
+        )
+        for i in np.flatnonzero(dhcp).tolist():
+            start = int(h.payload[i] - batch.offset[i])
+            msg = parse_dhcp(batch.payload(i, start, start + int(h.payload_len[i])))
+            if msg is not None:
+                for router in msg.routers:
+                    self.devices.add_router_ip(router)
+
     def _device_tags(self, kind: int, hi: int, lo: int) -> str | None:
         """The device part of the tag set (``,device=...``), or None when this key is not a device."""
         if kind == KIND_MAC:
@@ -130,7 +150,9 @@ class Gateway:
         first, inverse = group_rows([rows.kind, rows.dhi, rows.dlo])
         dev_tags = [
             self._device_tags(k, h, lo)
-            for k, h, lo in zip(rows.kind[first].tolist(), rows.dhi[first].tolist(), rows.dlo[first].tolist())
+            for k, h, lo in zip(
+                rows.kind[first].tolist(), rows.dhi[first].tolist(), rows.dlo[first].tolist(), strict=True
+            )
         ]
         is_dev = np.array([t is not None for t in dev_tags], dtype=np.bool_)
         keep = is_dev[inverse]
@@ -166,16 +188,22 @@ class Gateway:
         self.stats.lines += len(lines)
         self.sink.write(lines)
 
-    def _add_totals(self, rows: TrafficRows, first: npt.NDArray[np.int64], inverse: npt.NDArray[np.int64]) -> None:
+    def _add_totals(
+        self, rows: TrafficRows, first: npt.NDArray[np.int64], inverse: npt.NDArray[np.int64]
+    ) -> None:
         groups = len(first)
-        sums = [np.bincount(inverse, weights=v, minlength=groups).astype(np.int64).tolist()
-                for v in (rows.bytes_out, rows.bytes_in, rows.packets_out, rows.packets_in)]
+        sums = [
+            np.bincount(inverse, weights=v, minlength=groups).astype(np.int64).tolist()
+            for v in (rows.bytes_out, rows.bytes_in, rows.packets_out, rows.packets_in)
+        ]
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(groups + 1))
         # Distinct destinations are counted by 64-bit hash: this is a display count for the table.
         remote = key_hash([rows.rhi, rows.rlo])[order]
         for g in range(groups):
-            name = self.devices.key_text(int(rows.kind[first[g]]), int(rows.dhi[first[g]]), int(rows.dlo[first[g]]))
+            name = self.devices.key_text(
+                int(rows.kind[first[g]]), int(rows.dhi[first[g]]), int(rows.dlo[first[g]])
+            )
             t = self.totals.get(name)
             if t is None:
                 t = self.totals[name] = DeviceTotals()

@@ -52,7 +52,7 @@ class TrafficRows:
         return int(self.bin_s.shape[0])
 
     def select(self, mask: B) -> TrafficRows:
-        return TrafficRows(*(getattr(self, f)[mask] for f in self.__slots__))  # type: ignore[attr-defined]
+        return TrafficRows(*(getattr(self, f)[mask] for f in self.__slots__))
 
 
 class TrafficAggregator:

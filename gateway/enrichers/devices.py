@@ -7,6 +7,7 @@ prefixes, or router advertisements, or the configuration names it. Routers are n
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 import numpy as np
@@ -24,6 +25,8 @@ ROUTER_V6_PREFIXES = 3
 # Spoofed-MAC floods must not grow the tables without end: beyond this many devices, new ones are
 # counted as overflow (their traffic is still counted under the devices already known).
 MAX_DEVICES = 10_000
+# DHCP servers announce one or two routers; hostile DHCP traffic must not grow the set.
+MAX_ROUTER_IPS = 16
 MULTICAST_BIT = np.uint64(1 << 40)  # I/G bit of the first octet of a 48-bit MAC
 
 
@@ -50,6 +53,7 @@ class DeviceTracker:
         self.lan_senders: set[int] = set()
         self.ip_senders: set[tuple[int, int]] = set()
         self._v6_prefixes: dict[int, set[int]] = {}
+        self.router_ips: set[int] = set()  # IPv4-mapped low halves of DHCP-announced routers
         self.overflow = 0
 
     def observe(self, h: Headers, src_lan: B) -> None:
@@ -59,6 +63,10 @@ class DeviceTracker:
         self._add_macs(self.lan_senders, np.unique(h.src_mac[with_mac & src_lan]))
         outside = with_mac & ~src_lan
         self.routers.update(int(m) for m in np.unique(h.src_mac[outside & (h.ipver == 4)]))
+        if self.router_ips:
+            known = np.fromiter(self.router_ips, dtype=np.uint64)
+            from_router = with_mac & (h.src_hi == 0) & np.isin(h.src_lo, known)
+            self.routers.update(int(m) for m in np.unique(h.src_mac[from_router]))
         v6 = outside & (h.ipver == 6)
         if v6.any():
             self._observe_v6(h.src_mac[v6], h.src_hi[v6])
@@ -88,6 +96,11 @@ class DeviceTracker:
                 self.routers.add(int(mac))
             if len(self._v6_prefixes) > MAX_DEVICES:
                 self._v6_prefixes.clear()  # bounded: forget, at worst a router is learned later
+
+    def add_router_ip(self, address: str) -> None:
+        """An IPv4 address that DHCP names as the router; the MAC sending from it is a router."""
+        if len(self.router_ips) < MAX_ROUTER_IPS:
+            self.router_ips.add(0xFFFF_0000_0000 | int(ipaddress.IPv4Address(address)))
 
     def add_router(self, mac: int) -> None:
         self.routers.add(mac)

@@ -7,10 +7,11 @@ records that identify a device: service types, service instances ("Kitchen speak
 not a DNS message at all (shorter than its header, or beyond mDNS's size limit).
 
 Decoding is python-zeroconf's own (`zeroconf.DNSIncoming`), which is compiled, fast and built for
-hostile input. It skips records it cannot decode without telling which, so a light walk over the
-record headers (`_layout`) says where each record sits and how many zeroconf should have decoded:
-fewer means the message is ``malformed`` (counted by the caller, never fatal), and the records that
-did decode are still used. Names keep zeroconf's form, with the trailing dot.
+hostile input. It skips records it cannot decode without telling which. When it returns fewer
+records than the header counts, a light walk over the record headers (`_layout`) tells the records
+it skips on purpose (OPT, SOA...) from damaged ones: damage makes the message ``malformed``
+(counted by the caller, never fatal), and the records that did decode are still used. Names keep
+zeroconf's form, with the trailing dot; control characters in any text become U+FFFD.
 
 In a query, the answer section holds *known answers*: records the asker cached from other devices.
 They are not the sender's, so from a query only the authority section (a probe: records the sender
@@ -107,7 +108,7 @@ class MdnsMessage:
     texts: tuple[MdnsText, ...]  # TXT records
     # Host name -> addresses (A and AAAA), in order of appearance. Left out of the hash.
     addresses: dict[str, tuple[str, ...]] = field(hash=False)
-    host_infos: tuple[MdnsHostInfo, ...] = ()
+    host_infos: tuple[MdnsHostInfo, ...]
 
     def properties(self) -> dict[str, str]:
         """All TXT properties of the message merged, the first record's value winning."""
@@ -294,7 +295,7 @@ def txt_properties(rdata: bytes) -> dict[str, str]:
     """Key/value pairs of TXT rdata (RFC 6763 section 6): length-prefixed ``key=value`` strings."""
     properties: dict[str, str] = {}
     offset, end = 0, len(rdata)
-    while offset < end and len(properties) < MAX_TXT_KEYS:
+    while offset < end and len(properties) < MAX_TXT_KEYS:  # each step consumes at least one byte
         length = rdata[offset]
         entry = rdata[offset + 1 : offset + 1 + length]  # a short last string is kept as it is
         offset += 1 + length

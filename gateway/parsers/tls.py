@@ -248,8 +248,13 @@ def _alpn(data: bytes) -> tuple[str, ...]:
     while entries.remaining and len(protocols) < MAX_ALPN:
         protocol = entries.vec8()
         if protocol:
-            protocols.append(protocol.decode("ascii", errors="backslashreplace"))
+            protocols.append(_printable(protocol))
     return tuple(protocols)
+
+
+def _printable(raw: bytes) -> str:
+    """ALPN IDs are opaque bytes (RFC 7301 §3.1): visible ASCII is kept, the rest written as \\xNN."""
+    return "".join(chr(byte) if 0x20 < byte < 0x7F else f"\\x{byte:02x}" for byte in raw)
 
 
 def _version(data: bytes, legacy_version: int) -> int:

@@ -70,7 +70,8 @@ class InfluxV1Sink:
         results: list[dict[str, object]] = data.get("results", [])
         for res in results:
             if "error" in res:
-                raise InfluxError(f"InfluxDB refused {q.split(maxsplit=1)[0]}: {res['error']}", retryable=False)
+                verb = q.split(maxsplit=1)[0]
+                raise InfluxError(f"InfluxDB refused {verb}: {res['error']}", retryable=False)
         return results
 
     def ensure_database(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import shutil
@@ -277,7 +278,9 @@ def test_mdns_cache_flush_class_and_other_classes() -> None:
 def test_bad_rdata_lengths_are_skipped() -> None:
     short_a = record("q.example", A, 300, bytes(3))
     long_aaaa = record("q.example", AAAA, 300, bytes(17))
-    answer = parse_dns_response(message("q.example", [short_a, long_aaaa, a_record("q.example", "192.0.2.9")]))
+    answer = parse_dns_response(
+        message("q.example", [short_a, long_aaaa, a_record("q.example", "192.0.2.9")])
+    )
     assert answer is not None
     assert answer.addresses == (("192.0.2.9", "q.example"),)
 
@@ -399,10 +402,33 @@ def capture_params() -> list[Any]:
     return [pytest.param(path, id=str(path.relative_to(CAPTURES))) for path in files]
 
 
-def tshark_packets(capture: Path, display_filter: str) -> list[dict[str, Any]]:
+def dns_packets(capture: Path, *, responses: bool) -> list[dict[str, Any]]:
+    """tshark's reading of the unicast DNS packets (UDP port 53) of `capture`: responses or queries."""
     if shutil.which("tshark") is None:
         pytest.skip("tshark is not installed (Debian package tshark): it is this test's oracle")
-    command = ["tshark", *TSHARK_PREFS, "-r", str(capture), "-Y", display_filter, "-T", "json", "-J", "udp dns"]
+    wanted = "1" if responses else "0"
+    return [
+        layers
+        for layers in _tshark_dns(capture)
+        if layers["dns"]["dns.flags_tree"]["dns.flags.response"] == wanted
+    ]
+
+
+@functools.cache
+def _tshark_dns(capture: Path) -> list[dict[str, Any]]:
+    display_filter = "dns && udp.port == 53"
+    command = [
+        "tshark",
+        *TSHARK_PREFS,
+        "-r",
+        str(capture),
+        "-Y",
+        display_filter,
+        "-T",
+        "json",
+        "-J",
+        "udp dns",
+    ]
     out = subprocess.run(command, capture_output=True, check=True, text=True).stdout
     return [packet["_source"]["layers"] for packet in json.loads(out or "[]")]
 
@@ -437,7 +463,7 @@ def expected_answer(dns: dict[str, Any]) -> tuple[str, set[tuple[str, str]], tup
 
 @pytest.mark.parametrize("capture", capture_params())
 def test_responses_match_tshark(capture: Path) -> None:
-    for layers in tshark_packets(capture, "dns.flags.response == 1 && udp.port == 53"):
+    for layers in dns_packets(capture, responses=True):
         payload = bytes.fromhex(layers["udp"]["udp.payload"].replace(":", ""))
         answer = parse_dns_response(payload)
         qname, addresses, cnames, ttl = expected_answer(layers["dns"])
@@ -455,7 +481,7 @@ def test_responses_match_tshark(capture: Path) -> None:
 
 @pytest.mark.parametrize("capture", capture_params())
 def test_queries_match_tshark(capture: Path) -> None:
-    for layers in tshark_packets(capture, "dns.flags.response == 0 && udp.port == 53"):
+    for layers in dns_packets(capture, responses=False):
         payload = bytes.fromhex(layers["udp"]["udp.payload"].replace(":", ""))
         qname = next(iter(layers["dns"]["Queries"].values()))["dns.qry.name"]
         assert parse_dns_query(payload) == qname.lower().rstrip(".")
@@ -467,7 +493,7 @@ def test_the_captures_hold_many_responses() -> None:
     if not CAPTURES.is_dir():
         pytest.skip(f"real captures not found at {CAPTURES}")
     total = sum(
-        len(tshark_packets(CAPTURES / name, "dns.flags.response == 1 && udp.port == 53"))
+        len(dns_packets(CAPTURES / name, responses=True))
         for name in ("ndpi/iphone.pcap", "ndpi/android.pcap", "iot_sentinel/D-LinkSensor_Setup-A-1-STA.pcap")
     )
     assert total >= 50
