@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
@@ -97,7 +97,7 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     finally:
         sink.close()
     if show:
-        out = err if args.output == "-" else Console()
+        out = err if args.output == "-" else Console(soft_wrap=True)
         _print_reports(out, reports, gateway, sink)
     return EXIT_OK
 
