@@ -18,7 +18,12 @@ needs_captures = pytest.mark.skipif(not CAPTURES.is_dir(), reason="shared/captur
 
 def mouchard(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, cwd=ROOT, check=False, timeout=120
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=120,
     )
 
 
