@@ -224,18 +224,21 @@ class Generator:
             hello = fr.http_get(remote.name, "/")
         yield up.tcp(client, server, fr.ACK | fr.PSH, hello)
         client += len(hello)
+        random_, pools, up_tcp, down_tcp = rng.random, self.pools, up.tcp, down.tcp  # the hot loop's names
+        ack, push = fr.ACK, fr.ACK | fr.PSH
         for index in range(length):
-            if rng.random() < 0.65:
-                size = mss if rng.random() < 0.55 else 100 + int(rng.random() * (mss - 100))
-                data, total = self.payload(size)
-                yield down.tcp(server, client, fr.ACK, data, payload_sum=total)
+            if random_() < 0.65:
+                size = mss if random_() < 0.55 else 100 + int(random_() * (mss - 100))
+                data, total = pools.get(size) or self.payload(size)
+                yield down_tcp(server, client, ack, data, payload_sum=total)
                 server += size
                 if index % 2:
-                    yield up.tcp(client, server, fr.ACK)
+                    yield up_tcp(client, server, ack)
             else:
-                data, total = self.payload(40 + 40 * int(rng.random() * 15))
-                yield up.tcp(client, server, fr.ACK | fr.PSH, data, payload_sum=total)
-                client += len(data)
+                size = 40 + 40 * int(random_() * 15)
+                data, total = pools.get(size) or self.payload(size)
+                yield up_tcp(client, server, push, data, payload_sum=total)
+                client += size
         yield up.tcp(client, server, fr.FIN | fr.ACK)
         yield down.tcp(server, client + 1, fr.FIN | fr.ACK)
         yield up.tcp(client + 1, server + 1, fr.ACK)
@@ -245,12 +248,15 @@ class Generator:
     ) -> Iterator[bytes]:
         rng = self.rng
         up, down = self.templates(device, local, remote.ip, 1024 + rng.getrandbits(15), port)
+        random_, pools = rng.random, self.pools
         for _ in range(length):
-            if rng.random() < 0.6:
-                data, total = self.payload(1200 if rng.random() < 0.6 else 60 + int(rng.random() * 1100))
+            if random_() < 0.6:
+                size = 1200 if random_() < 0.6 else 60 + int(random_() * 1100)
+                data, total = pools.get(size) or self.payload(size)
                 yield down.udp(data, payload_sum=total)
             else:
-                data, total = self.payload(48 + 32 * int(rng.random() * 8))
+                size = 48 + 32 * int(random_() * 8)
+                data, total = pools.get(size) or self.payload(size)
                 yield up.udp(data, payload_sum=total)
 
 
@@ -262,24 +268,27 @@ def generate(path: Path, packets: int, devices: int, remotes: int, seed: int) ->
     gen = Generator(rng, make_devices(rng, devices), v4, v6, facts)
     active = [gen.new_flow() for _ in range(ACTIVE_FLOWS)]
     started = time.perf_counter()
-    ts_us = 1_730_836_200 * 1_000_000
+    ts_ns = 1_730_836_200 * 1_000_000_000
     random_ = rng.random
+    written = total = vlan = ipv6 = tcp = 0
     with PcapWriter(path) as writer:
-        while facts.packets < packets:
+        write = writer.write
+        while written < packets:
             slot = int(random_() * ACTIVE_FLOWS)
             flow = active[slot]
             frame = next(flow.frames, None)
             if frame is None:
                 active[slot] = gen.new_flow()
                 continue
-            ts_us += 1 + int(random_() * 2 * GAP_US)
-            writer.write(ts_us / 1e6, frame)
-            facts.packets += 1
-            facts.bytes += len(frame)
-            facts.vlan += flow.vlan
-            facts.ipv6 += flow.ipv6
-            facts.tcp += flow.tcp
-    facts.udp = facts.packets - facts.tcp
+            ts_ns += 1000 + int(random_() * 2 * GAP_US) * 1000
+            write(ts_ns, frame)
+            written += 1
+            total += len(frame)
+            vlan += flow.vlan
+            ipv6 += flow.ipv6
+            tcp += flow.tcp
+    facts.packets, facts.bytes, facts.vlan, facts.ipv6, facts.tcp = written, total, vlan, ipv6, tcp
+    facts.udp = written - tcp
     facts.seconds = time.perf_counter() - started
     return facts
 

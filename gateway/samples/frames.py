@@ -574,7 +574,7 @@ class FrameTemplate:
         offset = (5 + len(options) // 4) << 4
         length = 4 * (offset >> 4) + len(payload)
         if payload_sum is None:
-            payload_sum = ones_sum(payload)
+            payload_sum = ones_sum(payload) if payload else 0
         if options:
             payload_sum += ones_sum(options)
         total = (

@@ -61,13 +61,18 @@ class PcapWriter:
 
     def write(self, ts: Timestamp, frame: bytes, orig_len: int | None = None) -> None:
         """One record; `orig_len` defaults to the frame's length (before any snaplen cut)."""
+        length = len(frame)
         if orig_len is None:
-            orig_len = len(frame)
-        if len(frame) > self._snaplen:
+            orig_len = length
+        if length > self._snaplen:
             frame = frame[: self._snaplen]
-        seconds, fraction = _split(ts, self._units)
-        self._file.write(self._record.pack(seconds, fraction, len(frame), orig_len))
-        self._file.write(frame)
+            length = self._snaplen
+        if type(ts) is int:  # the fast path: integer nanoseconds
+            seconds, ns = divmod(ts, _NS)
+            fraction = ns if self._units == _NS else ns // 1000
+        else:
+            seconds, fraction = _split(ts, self._units)
+        self._file.write(self._record.pack(seconds, fraction, length, orig_len) + frame)
         self.packets += 1
 
     def close(self) -> None:

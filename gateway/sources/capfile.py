@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
+from io import BufferedReader
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,39 +108,44 @@ def open_capture(path: str | os.PathLike[str], stats: ReadStats | None = None) -
 
 
 class _Reader:
-    """A growing window over the file: ``buf[pos:end]`` holds unread bytes."""
+    """A window over the file: ``arr[pos:end]`` holds unread bytes, followed by PAD zero bytes.
 
-    def __init__(self, fh: object, start: int) -> None:
+    Each refill reads straight into a new numpy array (``readinto``), so the batch built on it
+    needs no copy; the unread tail of the previous window moves to its front.
+    """
+
+    def __init__(self, fh: BufferedReader, start: int) -> None:
         self.fh = fh
-        self.buf = bytearray()
+        self.arr = np.zeros(PAD, np.uint8)
         self.pos = 0
-        self.base = start  # file offset of buf[0]
+        self.end = 0
+        self.base = start  # file offset of arr[0]
         self.eof = False
 
-    def refill(self, need: int = 0) -> bool:
-        """Drop consumed bytes and read another chunk; False at end of file."""
+    def refill(self) -> bool:
+        """Read another chunk after the unread bytes; False at end of file."""
         if self.eof:
             return False
-        del self.buf[: self.pos]
-        self.base += self.pos
-        self.pos = 0
-        want = max(CHUNK_BYTES, need)
-        data = self.fh.read(want)  # type: ignore[attr-defined]
-        if not data:
+        left = self.end - self.pos
+        size = left + CHUNK_BYTES
+        arr = np.empty(size + PAD, np.uint8)
+        arr[:left] = self.arr[self.pos : self.end]
+        got = self.fh.readinto(arr.data[left:size])
+        if not got:
             self.eof = True
             return False
-        self.buf += data
+        arr[left + got : left + got + PAD] = 0
+        self.base += self.pos
+        self.arr, self.pos, self.end = arr, 0, left + got
         return True
 
-
-def _as_array(buf: bytearray, end: int) -> npt.NDArray[np.uint8]:
-    arr = np.zeros(end + PAD, dtype=np.uint8)
-    arr[:end] = np.frombuffer(memoryview(buf)[:end], dtype=np.uint8)
-    return arr
+    @property
+    def unread(self) -> int:
+        return self.end - self.pos
 
 
-def _read_pcap(fh: object, path: Path, st: ReadStats) -> Iterator[PacketBatch]:
-    head = fh.read(24)  # type: ignore[attr-defined]
+def _read_pcap(fh: BufferedReader, path: Path, st: ReadStats) -> Iterator[PacketBatch]:
+    head = fh.read(24)
     if len(head) < 24:
         raise CaptureError(f"{path}: pcap header cut short ({len(head)} of 24 bytes)")
     magic = struct.unpack_from("<I", head)[0]
@@ -152,7 +158,7 @@ def _read_pcap(fh: object, path: Path, st: ReadStats) -> Iterator[PacketBatch]:
     rd = _Reader(fh, 24)
     incl_at = struct.Struct(endian + "I").unpack_from
     while rd.refill():
-        buf, end = rd.buf, len(rd.buf)
+        buf, end = rd.arr.data, rd.end
         pos = rd.pos
         starts: list[int] = []
         append = starts.append
@@ -169,16 +175,15 @@ def _read_pcap(fh: object, path: Path, st: ReadStats) -> Iterator[PacketBatch]:
         rd.pos = pos
         st.bytes_read = rd.base + pos
         if starts:
-            yield _pcap_batch(buf, end, starts, endian, nanos, linktype, st)
+            yield _pcap_batch(rd.arr, starts, endian, nanos, linktype, st)
         if st.damaged:
             return
-    st.truncated_tail = len(rd.buf) - rd.pos
+    st.truncated_tail = rd.unread
 
 
 def _pcap_batch(
-    buf: bytearray, end: int, starts: list[int], endian: str, nanos: bool, linktype: int, st: ReadStats
+    arr: npt.NDArray[np.uint8], starts: list[int], endian: str, nanos: bool, linktype: int, st: ReadStats
 ) -> PacketBatch:
-    arr = _as_array(buf, end)
     rec = np.asarray(starts, dtype=np.int64)
     big = endian == ">"
     sec = gather_u32(arr, rec, big).astype(np.int64)
@@ -197,21 +202,20 @@ def _pcap_batch(
     )
 
 
-def _read_pcapng(fh: object, path: Path, st: ReadStats) -> Iterator[PacketBatch]:
+def _read_pcapng(fh: BufferedReader, path: Path, st: ReadStats) -> Iterator[PacketBatch]:
     rd = _Reader(fh, 0)
     walk = _PcapngWalk(path, st)
     need_data = True
     while True:
         if need_data and not rd.refill():
             break
-        end = len(rd.buf)
-        rd.pos, need_data = walk.walk(rd.buf, rd.pos, end, rd.base)
+        rd.pos, need_data = walk.walk(rd.arr.data, rd.pos, rd.end, rd.base)
         st.bytes_read = rd.base + rd.pos
         if walk.epb or walk.spb:
-            yield _pcapng_batch(rd.buf, end, walk, st, path)
+            yield _pcapng_batch(rd.arr, walk, st, path)
         if st.damaged:
             return
-    st.truncated_tail = len(rd.buf) - rd.pos
+    st.truncated_tail = rd.unread
 
 
 class _PcapngWalk:
@@ -226,7 +230,7 @@ class _PcapngWalk:
         self.epb: list[int] = []
         self.spb: list[int] = []
 
-    def walk(self, buf: bytearray, pos: int, end: int, base: int) -> tuple[int, bool]:
+    def walk(self, buf: memoryview, pos: int, end: int, base: int) -> tuple[int, bool]:
         """Walk blocks from ``pos``; return (next position, whether more file data is needed)."""
         self.epb, self.spb = [], []
         self.batch_ifaces = self.ifaces
@@ -262,7 +266,7 @@ class _PcapngWalk:
             pos += blen
         return pos, True
 
-    def _section(self, buf: bytearray, pos: int, base: int) -> bool:
+    def _section(self, buf: memoryview, pos: int, base: int) -> bool:
         bom_le = struct.unpack_from("<I", buf, pos + 8)[0]
         if bom_le == PCAPNG_BOM:
             self.endian = "<"
@@ -300,11 +304,10 @@ def _parse_idb(block: bytes, endian: str) -> _Interface:
     return iface
 
 
-def _pcapng_batch(buf: bytearray, end: int, walk: _PcapngWalk, st: ReadStats, path: Path) -> PacketBatch:
+def _pcapng_batch(arr: npt.NDArray[np.uint8], walk: _PcapngWalk, st: ReadStats, path: Path) -> PacketBatch:
     epb, spb, endian, ifaces = walk.epb, walk.spb, walk.endian, walk.batch_ifaces
     if not ifaces:
         raise CaptureError(f"{path}: packet block before any interface description block")
-    arr = _as_array(buf, end)
     big = endian == ">"
     rec = np.asarray(epb, dtype=np.int64)
     iface = gather_u32(arr, rec + 8, big).astype(np.int64)
