@@ -168,6 +168,13 @@ class Gateway:
             self.destinations.tag_text(h, lo, loc)
             for h, lo, loc in zip(rows.rhi[r_first].tolist(), rows.rlo[r_first].tolist(), local, strict=True)
         ]
+        tag_ids: dict[str, int] = {}
+        dest_id = np.array([tag_ids.setdefault(t, len(tag_ids)) for t in dest_tags], dtype=np.int64)
+        if len(tag_ids) < len(dest_tags):
+            # Several addresses share one tag set (one host name, many servers): InfluxDB keeps one
+            # point per series and time, so their rows are summed into one, never overwritten.
+            rows, inverse, r_inverse = _merge_same_series(rows, inverse, dest_id[r_inverse])
+            dest_tags = list(tag_ids)
         devs = [str(t) for t in dev_tags]
         lines = [
             f"traffic{devs[d]}{dest_tags[r]} bytes_out={bo}i,bytes_in={bi}i,packets_out={po}i,"
@@ -214,3 +221,15 @@ class Gateway:
             if len(t.destinations) < MAX_SUMMARY_DESTINATIONS:
                 a, b = int(bounds[g]), int(bounds[g + 1])
                 t.destinations.update(remote[a:b].tolist())
+
+
+def _merge_same_series(
+    rows: TrafficRows, device: npt.NDArray[np.int64], dest: npt.NDArray[np.int64]
+) -> tuple[TrafficRows, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Sum rows with the same (bin, device, destination tags); flows of distinct servers add up."""
+    first, inverse = group_rows([rows.bin_s, device, dest])
+    merged = rows.take(first)
+    for name in ("bytes_out", "bytes_in", "packets_out", "packets_in", "flows"):
+        summed = np.bincount(inverse, weights=getattr(rows, name), minlength=len(first))
+        setattr(merged, name, summed.astype(np.int64))
+    return merged, device[first], dest[first]

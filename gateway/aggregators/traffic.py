@@ -54,6 +54,9 @@ class TrafficRows:
     def select(self, mask: B) -> TrafficRows:
         return TrafficRows(*(getattr(self, f)[mask] for f in self.__slots__))
 
+    def take(self, index: I64) -> TrafficRows:
+        return TrafficRows(*(getattr(self, f)[index] for f in self.__slots__))
+
 
 class TrafficAggregator:
     """Sums records into bins of ``interval_s`` seconds of capture time."""

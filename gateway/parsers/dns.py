@@ -28,7 +28,7 @@ _HEADER = struct.Struct("!HHHHHH")
 _QUESTION_TAIL = struct.Struct("!HH")
 _RECORD_TAIL = struct.Struct("!HHIH")
 _HOST_NAME = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}")
-_WIRE_LABEL = re.compile(rb"[A-Za-z0-9_-]{1,63}")
+_WIRE_NAME = re.compile(rb"(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +195,10 @@ def _read_name(msg: bytes, offset: int) -> tuple[str | None, int] | None:
     if read is None:
         return None
     labels, end = read
-    valid = bool(labels) and all(_WIRE_LABEL.fullmatch(label) for label in labels)
-    return (b".".join(labels).decode("ascii").lower() if valid else None), end
+    name = b".".join(labels)
+    # A dot inside a label would pass the pattern as two labels: the dot count catches it.
+    valid = name.count(b".") == len(labels) - 1 and _WIRE_NAME.fullmatch(name) is not None
+    return (name.decode("ascii").lower() if valid else None), end
 
 
 def _read_labels(msg: bytes, offset: int) -> tuple[list[bytes], int] | None:

@@ -60,8 +60,8 @@ def _host_of(authority: bytes) -> str | None:
         return None
     text = authority.decode("ascii").rpartition("@")[2]
     if text.startswith("["):
-        literal, _, port = text[1:].partition("]")
-        return _ipv6(literal) if not port or _PORT.fullmatch(port) else None
+        literal, bracket, port = text[1:].partition("]")
+        return _ipv6(literal) if bracket and (not port or _PORT.fullmatch(port)) else None
     host, colon, port = text.partition(":")
     if colon and not _PORT.fullmatch(colon + port):
         return None

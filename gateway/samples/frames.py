@@ -590,6 +590,8 @@ class FrameTemplate:
             + window
             + payload_sum
         )
+        total = (total & 0xFFFF) + (total >> 16)  # sums stay below 2**32: two folds are enough
+        check = ~((total & 0xFFFF) + (total >> 16)) & 0xFFFF
         sport, dport = self._sport_dport
         if self._v6:
             header = self._V6_TCP.pack(
@@ -606,11 +608,13 @@ class FrameTemplate:
                 offset,
                 flags,
                 window,
-                fold_checksum(total),
+                check,
                 0,
             )
         else:
-            ip_check = fold_checksum(self._ip4_sum + IPPROTO_TCP + 20 + length + ident)
+            ip_sum = self._ip4_sum + IPPROTO_TCP + 20 + length + ident
+            ip_sum = (ip_sum & 0xFFFF) + (ip_sum >> 16)
+            ip_check = ~((ip_sum & 0xFFFF) + (ip_sum >> 16)) & 0xFFFF
             header = self._V4_TCP.pack(
                 0x45,
                 0,
@@ -629,7 +633,7 @@ class FrameTemplate:
                 offset,
                 flags,
                 window,
-                fold_checksum(total),
+                check,
                 0,
             )
         frame = self._link + header + options + payload

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import shutil
 import struct
 import subprocess
@@ -185,7 +184,8 @@ def padded(frames: bytes, size: int = 1162) -> bytes:
 
 def hello_message(name: bytes, padding: int = 0) -> bytes:
     """A ClientHello for `name`, made `padding` bytes longer by a padding extension."""
-    server_name = b"\x00\x00" + struct.pack("!HBH", len(name) + 3, 0, len(name)) + name
+    names = struct.pack("!HBH", len(name) + 3, 0, len(name)) + name
+    server_name = b"\x00\x00" + struct.pack("!H", len(names)) + names
     alpn = b"\x00\x10\x00\x05\x00\x03\x02h3"
     extensions = server_name + alpn + b"\x00\x15" + struct.pack("!H", padding) + bytes(padding)
     body = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
@@ -257,8 +257,9 @@ def split_packets(dcid: bytes = b"\x11" * 8) -> list[bytes]:
 
 def test_hello_split_across_two_initials() -> None:
     first, second = split_packets()
-    assert parse_quic_initial(first) is not None
-    assert parse_quic_initial(first).hello is None  # type: ignore[union-attr]
+    alone = parse_quic_initial(first)
+    assert alone is not None
+    assert alone.hello is None
     reassembler = QuicInitialReassembler()
     assert reassembler.feed(first) is None
     assert len(reassembler) == 1
@@ -313,7 +314,7 @@ def test_chaos_protection_style_frames() -> None:
     """Chrome cuts its hello into CRYPTO frames sent out of order, between PING and PADDING."""
     hello = hello_message(b"chaos.example")
     pieces = [(offset, hello[offset : offset + 37]) for offset in range(0, len(hello), 37)]
-    random.Random(4).shuffle(pieces)
+    pieces = pieces[1::2][::-1] + pieces[::2]  # out of order, the first piece in the middle
     frames = b"".join(b"\x01" + bytes(3) + crypto_frame(offset, data) for offset, data in pieces)
     initial = parse_quic_initial(protect(padded(frames)))
     assert initial is not None
@@ -329,7 +330,7 @@ def test_overlapping_crypto_frames() -> None:
 
 
 @pytest.mark.parametrize(
-    "ack", [b"\x02\x05\x00\x00\x00", b"\x02\x40\x09\x01\x02\x00\x01\x02", b"\x03\x05\x00\x00\x00\x01\x02\x03"]
+    "ack", [b"\x02\x05\x00\x00\x00", b"\x02\x40\x09\x01\x01\x00\x01\x02", b"\x03\x05\x00\x00\x00\x01\x02\x03"]
 )
 def test_ack_frames_are_walked(ack: bytes) -> None:
     initial = parse_quic_initial(protect(padded(ack + crypto_frame(0, hello_message(b"ack.example")))))
