@@ -53,7 +53,7 @@ DOMAINS = (
 V4_BLOCKS = (3, 13, 18, 34, 35, 52, 54, 104, 142, 151, 157, 172, 185, 198, 216)  # public /8s of clouds
 ACTIVE_FLOWS = 1500  # flows open at once, interleaved packet by packet
 GAP_US = 600  # mean gap between packets: a million packets span ten minutes
-CHILD_TIMEOUT_S = 3600
+GENERATOR_VERSION = 3  # bump when the capture changes, so `--keep` folders regenerate
 
 
 # ---------------------------------------------------------------- the capture
@@ -85,6 +85,8 @@ class CaptureFacts:
     dns_answers: int = 0
     client_hellos: int = 0
     flows: int = 0
+    qinq: int = 0  # frames with an 802.1ad outer tag, and their bytes
+    qinq_bytes: int = 0
     seconds: float = 0.0
 
     def describe(self) -> str:
@@ -93,8 +95,8 @@ class CaptureFacts:
 
         return (
             f"{self.packets:,} packets, {self.bytes:,} bytes, {self.flows:,} flows; VLAN-tagged "
-            f"{share(self.vlan)}, IPv6 {share(self.ipv6)}, TCP {share(self.tcp)}, UDP {share(self.udp)}; "
-            f"{self.dns_answers:,} DNS answers, {self.client_hellos:,} TLS ClientHellos"
+            f"{share(self.vlan)} (QinQ {share(self.qinq)}), IPv6 {share(self.ipv6)}, TCP {share(self.tcp)}, "
+            f"UDP {share(self.udp)}; {self.dns_answers:,} DNS answers, {self.client_hellos:,} ClientHellos"
         )
 
 
@@ -129,6 +131,7 @@ def make_remotes(rng: random.Random, count: int) -> tuple[list[Remote], list[Rem
 class Flow:
     frames: Iterator[bytes]
     vlan: bool
+    qinq: bool
     ipv6: bool
     tcp: bool
 
@@ -148,8 +151,9 @@ class Generator:
     hello_cache: dict[str, tuple[bytes, int]] = field(default_factory=dict)
 
     def payload(self, size: int) -> tuple[bytes, int]:
+        """Random bytes of `size` and their checksum sum; the first byte is a QUIC short header's."""
         if size not in self.pools:
-            data = self.rng.randbytes(size)
+            data = bytes([0x40 | self.rng.getrandbits(6)]) + self.rng.randbytes(size - 1)
             self.pools[size] = (data, fr.ones_sum(data))
         return self.pools[size]
 
@@ -163,13 +167,13 @@ class Generator:
         kind = rng.random()
         length = min(int(rng.lognormvariate(3.0, 1.3)) + 4, 5000)
         self.facts.flows += 1
-        tagged = bool(device.vlans)
+        tagged, qinq = bool(device.vlans), len(device.vlans) > 1
         if kind < 0.72:
             port = 443 if kind < 0.65 else 80
             frames = self.tcp_flow(device, local, remote, port, length)
-            return Flow(frames, tagged, use_v6, tcp=True)
-        port = 443 if kind < 0.87 else 123 if kind < 0.95 else 5353 + int(rng.random() * 1000)
-        return Flow(self.udp_flow(device, local, remote, port, length), tagged, use_v6, tcp=False)
+            return Flow(frames, tagged, qinq, use_v6, tcp=True)
+        port = 443 if kind < 0.87 else 20000 + int(rng.random() * 40000)
+        return Flow(self.udp_flow(device, local, remote, port, length), tagged, qinq, use_v6, tcp=False)
 
     def templates(
         self, device: BenchDevice, local: bytes, remote: bytes, sport: int, dport: int
@@ -294,7 +298,7 @@ def generate(path: Path, packets: int, devices: int, remotes: int, seed: int) ->
     started = time.perf_counter()
     ts_ns = 1_730_836_200 * 1_000_000_000
     random_ = rng.random
-    written = total = vlan = ipv6 = tcp = 0
+    written = total = vlan = ipv6 = tcp = qinq = qinq_bytes = 0
     with PcapWriter(path) as writer:
         write = writer.write
         while written < packets:
@@ -308,11 +312,15 @@ def generate(path: Path, packets: int, devices: int, remotes: int, seed: int) ->
             write(ts_ns, frame)
             written += 1
             total += len(frame)
+            if flow.qinq:
+                qinq += 1
+                qinq_bytes += len(frame)
             vlan += flow.vlan
             ipv6 += flow.ipv6
             tcp += flow.tcp
     facts.packets, facts.bytes, facts.vlan, facts.ipv6, facts.tcp = written, total, vlan, ipv6, tcp
     facts.udp = written - tcp
+    facts.qinq, facts.qinq_bytes = qinq, qinq_bytes
     facts.seconds = time.perf_counter() - started
     return facts
 
@@ -426,7 +434,8 @@ def run_peer(peer: str, capture: Path, workdir: Path) -> Result:
 ROW = "{:<10} {:>8} {:>8} {:>11} {:>12} {:>15}"
 
 
-def report(results: list[Result], packets: int, expected_bytes: int) -> None:
+def report(results: list[Result], facts: CaptureFacts) -> None:
+    packets = facts.packets
     print("\n" + ROW.format("peer", "wall s", "CPU s", "packets/s", "peak RSS MB", "bytes counted"))
     for result in results:
         if result.status != "ok":
@@ -453,11 +462,13 @@ def report(results: list[Result], packets: int, expected_bytes: int) -> None:
                     f"mouchard / {peer}: {ratio:.2f}x the packets/s, "
                     f"{ok['mouchard'].rss_mb / max(ok[peer].rss_mb, 1):.2f}x the peak RSS"
                 )
-    print(f"bytes cross-check (IPv4/IPv6 frame bytes written: {expected_bytes:,}):")
+    print(f"bytes cross-check (IPv4/IPv6 frame bytes written: {facts.bytes:,}):")
     for result in results:
         if result.bytes is not None:
-            delta = result.bytes - expected_bytes
+            delta = result.bytes - facts.bytes
             verdict = "equal" if delta == 0 else f"{delta:+,}"
+            if delta and delta == -facts.qinq_bytes:
+                verdict += f": exactly the {facts.qinq:,} QinQ (802.1ad) frames, which it does not decode"
             print(f"  {result.peer:<10} {result.bytes:>15,}  {verdict}")
 
 
@@ -496,7 +507,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def prepare_capture(args: argparse.Namespace, workdir: Path) -> tuple[Path, CaptureFacts]:
     capture = workdir / "bench.pcap"
     sidecar = workdir / "bench.json"
-    options = {"packets": args.packets, "devices": args.devices, "remotes": args.remotes, "seed": args.seed}
+    options = {"packets": args.packets, "devices": args.devices, "remotes": args.remotes, "seed": args.seed,
+               "generator": GENERATOR_VERSION}  # fmt: skip
     if capture.exists() and sidecar.exists():
         saved = json.loads(sidecar.read_text())
         if saved.get("options") == options:
@@ -530,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results.append(run_mouchard(capture, workdir, output))
             else:
                 results.append(run_peer(peer, capture, workdir))
-        report(results, facts.packets, facts.bytes)
+        report(results, facts)
     return 0
 
 

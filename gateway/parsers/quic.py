@@ -38,6 +38,7 @@ MAX_COALESCED = 4  # long-header packets looked at in one datagram: Initial, 0-R
 MAX_FRAMES = 256  # frames walked in one Initial: Chrome's chaos protection cuts a hello into tens
 MAX_ACK_RANGES = 64  # extra ACK ranges skipped: a client's Initial ACKs one or two server packets
 MAX_CRYPTO_BYTES = MAX_HELLO_BYTES  # CRYPTO stream bytes kept per connection: the ClientHello's bound
+MAX_FRAGMENTS = 512  # CRYPTO frames kept per connection: a hello comes in tens, so sorting stays cheap
 MAX_CONNECTIONS = 256  # DCIDs a reassembler tracks, oldest dropped first: ≤ 2 x 16 KiB each, 8 MiB in all
 MAX_KEY_CACHE = 256  # derived key sets cached: a client's Initials share one DCID, so few are live
 
@@ -169,7 +170,7 @@ def _merge(fragments: dict[int, bytes], new: tuple[tuple[int, bytes], ...]) -> N
     """Add CRYPTO fragments by offset, keeping at most 2 x MAX_CRYPTO_BYTES per connection."""
     held = sum(len(data) for data in fragments.values())
     for offset, data in new:
-        if held + len(data) > 2 * MAX_CRYPTO_BYTES:
+        if held + len(data) > 2 * MAX_CRYPTO_BYTES or len(fragments) >= MAX_FRAGMENTS:
             return
         if len(data) > len(fragments.get(offset, b"")):
             held += len(data) - len(fragments.get(offset, b""))

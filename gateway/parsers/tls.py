@@ -23,7 +23,7 @@ HANDSHAKE_CLIENT_HELLO = 1
 EXT_SERVER_NAME = 0
 EXT_ALPN = 16
 EXT_SUPPORTED_VERSIONS = 43
-EXT_ECH = 0xFE0D  # encrypted_client_hello (RFC 9849)
+EXT_ECH = 0xFE0D  # encrypted_client_hello (draft-ietf-tls-esni, as browsers ship it)
 NAME_TYPE_HOST = 0
 
 _RECORD_HEADER = 5
@@ -35,9 +35,9 @@ class ClientHello:
     """What a ClientHello says in the clear.
 
     `ech` is True when the encrypted_client_hello extension is present. Browsers also send it as
-    GREASE when they have no ECH configuration, and the two are indistinguishable by design (RFC 9849
-    §6.2): with real ECH, `server_name` is the client-facing server's public name, with GREASE it is
-    the real one. Either way it names the server the packets go to.
+    GREASE when they have no ECH configuration, and the two are indistinguishable by design (the ECH
+    specification, "GREASE ECH"): with real ECH, `server_name` is the client-facing server's public
+    name, with GREASE it is the real one. Either way it names the server the packets go to.
     """
 
     server_name: str | None  # the SNI host_name: lowercase, no trailing dot; None if absent or invalid

@@ -48,75 +48,52 @@ class CloudHost:
     ipv6: tuple[str, ...] = ()
 
 
-CLOUD: Mapping[str, CloudHost] = {
-    host.name: host
-    for host in (
-        CloudHost(
-            "avs-alexa-4-na.amazon.com", ("avs-alexa-4-na.aws.a2z.com",), ("52.94.233.112", "52.94.232.8")
-        ),
-        CloudHost("device-metrics-us.amazon.com", (), ("54.239.29.128",)),
-        CloudHost("api.amazon.com", (), ("54.239.28.85",)),
-        CloudHost("ntp-g7g.amazon.com", (), ("52.119.161.5",)),
-        CloudHost("spectrum.s3.amazonaws.com", ("s3-1-w.amazonaws.com",), ("52.217.161.97",)),
-        CloudHost("log-config.samsungacr.com", ("d1fz4ibxyamx5e.cloudfront.net",), ("13.33.88.41",)),
-        CloudHost("acr-eu-prd.samsungcloud.tv", (), ("52.28.197.12",)),
-        CloudHost("config.samsungads.com", (), ("35.156.48.107",)),
-        CloudHost("time.samsungcloudsolution.com", (), ("52.57.68.193",)),
-        CloudHost(
-            "pubads.g.doubleclick.net",
-            ("pagead46.l.doubleclick.net",),
-            ("142.250.179.98",),
-            ("2a00:1450:4007:818::2002",),
-        ),
-        CloudHost(
-            "api-global.netflix.com",
-            ("api-global.geo.netflix.com", "api-global.eu-west-1.prodaa.netflix.com"),
-            ("54.74.73.31", "52.18.61.223"),
-        ),
-        CloudHost("ipv4-c012-par002-ix.1.oca.nflxvideo.net", (), ("198.38.120.140",)),
-        CloudHost("n-devs.tplinkcloud.com", ("n-devs-eu.tplinkcloud.com",), ("3.120.171.18",)),
-        CloudHost("n-deventry.tplinkcloud.com", (), ("18.194.10.139",)),
-        CloudHost("pool.ntp.org", (), ("162.159.200.1", "51.15.175.180")),
-        CloudHost("connectivitycheck.gstatic.com", (), ("142.250.201.163",), ("2a00:1450:4007:80e::2003",)),
-        CloudHost("www.google.com", (), ("142.250.179.100",), ("2a00:1450:4007:80b::2004",)),
-        CloudHost(
-            "mtalk.google.com",
-            ("mobile-gtalk.l.google.com",),
-            ("108.177.15.188",),
-            ("2a00:1450:400c:c0a::bc",),
-        ),
-        CloudHost("android.googleapis.com", (), ("142.250.178.138",), ("2a00:1450:4007:819::200a",)),
-        CloudHost("play.googleapis.com", (), ("216.58.214.170",), ("2a00:1450:4007:80a::200a",)),
-        CloudHost("app-measurement.com", (), ("142.250.179.110",), ("2a00:1450:4007:818::200e",)),
-        CloudHost(
-            "graph.facebook.com",
-            ("star.c10r.facebook.com",),
-            ("157.240.202.15",),
-            ("2a03:2880:f1ff:83:face:b00c:0:25de",),
-        ),
-        CloudHost(
-            "scontent-cdg4-1.cdninstagram.com",
-            (),
-            ("157.240.202.63",),
-            ("2a03:2880:f0ff:10:face:b00c:0:43fe",),
-        ),
-        CloudHost("g.whatsapp.net", (), ("157.240.202.60",), ("2a03:2880:f20d:c5:face:b00c:0:167",)),
-        CloudHost("www.lemonde.fr", ("lemonde-fr.map.fastly.net",), ("151.101.2.217",), ("2a04:4e42::729",)),
-        CloudHost(
-            "fr.wikipedia.org", ("dyna.wikimedia.org",), ("185.15.58.224",), ("2a02:ec80:300:ed1a::1",)
-        ),
-        CloudHost(
-            "api.spotify.com", ("edge-web.dual-gslb.spotify.com",), ("35.186.224.25",), ("2600:1901:1:c36::",)
-        ),
-        CloudHost(
-            "clients4.google.com",
-            ("clients.l.google.com",),
-            ("142.250.75.238",),
-            ("2a00:1450:4007:80c::200e",),
-        ),
-        CloudHost("www.googleapis.com", (), ("142.250.179.74",), ("2a00:1450:4007:808::200a",)),
-    )
-}
+# name, CNAME chain, IPv4 and IPv6 addresses ("-": none), from the public ranges of the companies named
+_CLOUD_TABLE = """
+avs-alexa-4-na.amazon.com               avs-alexa-4-na.aws.a2z.com            52.94.233.112,52.94.232.8  -
+device-metrics-us.amazon.com            -                                     54.239.29.128              -
+api.amazon.com                          -                                     54.239.28.85               -
+ntp-g7g.amazon.com                      -                                     52.119.161.5               -
+spectrum.s3.amazonaws.com               s3-1-w.amazonaws.com                  52.217.161.97              -
+log-config.samsungacr.com               d1fz4ibxyamx5e.cloudfront.net         13.33.88.41                -
+acr-eu-prd.samsungcloud.tv              -                                     52.28.197.12               -
+config.samsungads.com                   -                                     35.156.48.107              -
+time.samsungcloudsolution.com           -                                     52.57.68.193               -
+pubads.g.doubleclick.net                pagead46.l.doubleclick.net            142.250.179.98             2a00:1450:4007:818::2002
+api-global.netflix.com                  api-global.geo.netflix.com,api-global.eu-west-1.prodaa.netflix.com 54.74.73.31,52.18.61.223 -
+ipv4-c012-par002-ix.1.oca.nflxvideo.net -                                     198.38.120.140             -
+n-devs.tplinkcloud.com                  n-devs-eu.tplinkcloud.com             3.120.171.18               -
+n-deventry.tplinkcloud.com              -                                     18.194.10.139              -
+pool.ntp.org                            -                                     162.159.200.1,51.15.175.180 -
+connectivitycheck.gstatic.com           -                                     142.250.201.163            2a00:1450:4007:80e::2003
+www.google.com                          -                                     142.250.179.100            2a00:1450:4007:80b::2004
+mtalk.google.com                        mobile-gtalk.l.google.com             108.177.15.188             2a00:1450:400c:c0a::bc
+android.googleapis.com                  -                                     142.250.178.138            2a00:1450:4007:819::200a
+play.googleapis.com                     -                                     216.58.214.170             2a00:1450:4007:80a::200a
+app-measurement.com                     -                                     142.250.179.110            2a00:1450:4007:818::200e
+graph.facebook.com                      star.c10r.facebook.com                157.240.202.15             2a03:2880:f1ff:83:face:b00c:0:25de
+scontent-cdg4-1.cdninstagram.com        -                                     157.240.202.63             2a03:2880:f0ff:10:face:b00c:0:43fe
+g.whatsapp.net                          -                                     157.240.202.60             2a03:2880:f20d:c5:face:b00c:0:167
+www.lemonde.fr                          lemonde-fr.map.fastly.net             151.101.2.217              2a04:4e42::729
+fr.wikipedia.org                        dyna.wikimedia.org                    185.15.58.224              2a02:ec80:300:ed1a::1
+api.spotify.com                         edge-web.dual-gslb.spotify.com        35.186.224.25              2600:1901:1:c36::
+clients4.google.com                     clients.l.google.com                  142.250.75.238             2a00:1450:4007:80c::200e
+www.googleapis.com                      -                                     142.250.179.74             2a00:1450:4007:808::200a
+"""  # noqa: E501 a table reads best unwrapped
+
+
+def _cloud(table: str) -> dict[str, CloudHost]:
+    def cell(text: str) -> tuple[str, ...]:
+        return () if text == "-" else tuple(text.split(","))
+
+    hosts = {}
+    for line in table.strip().splitlines():
+        name, cnames, ipv4, ipv6 = line.split()
+        hosts[name] = CloudHost(name, cell(cnames), cell(ipv4), cell(ipv6))
+    return hosts
+
+
+CLOUD: Mapping[str, CloudHost] = _cloud(_CLOUD_TABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,62 +127,27 @@ def _with_iid(prefix: str, iid: str) -> str:
 
 
 ECHO = Device(
-    "Kitchen Echo",
-    "68:db:f5:90:19:64",
-    "192.168.1.23",
-    "amazon-3f9a1c2b7",
-    "dhcpcd-6.8.2",
-    "Amazon",
-    "voice_assistant",
-    "Echo Dot",
-    wifi=True,
-)
+    label="Kitchen Echo", mac="68:db:f5:90:19:64", ipv4="192.168.1.23", hostname="amazon-3f9a1c2b7",
+    vendor_class="dhcpcd-6.8.2", vendor="Amazon", kind="voice_assistant", model="Echo Dot", wifi=True,
+)  # fmt: skip
 TV = Device(
-    "Living Room TV",
-    "8c:79:f5:2e:4a:07",
-    "192.168.1.31",
-    "Samsung",
-    "udhcp 1.30.1",
-    "Samsung",
-    "tv",
-    "QE55Q60",
-    wifi=False,
-)
+    label="Living Room TV", mac="8c:79:f5:2e:4a:07", ipv4="192.168.1.31", hostname="Samsung",
+    vendor_class="udhcp 1.30.1", vendor="Samsung", kind="tv", model="QE55Q60", wifi=False,
+)  # fmt: skip
 PLUG = Device(
-    "Desk Plug",
-    "50:c7:bf:a1:3c:5e",
-    "192.168.1.42",
-    "HS110",
-    "udhcp 1.19.4",
-    "TP-Link",
-    "smart_plug",
-    "Kasa HS110",
-    wifi=True,
-)
-PHONE = Device(
-    "Pixel",
-    "a6:83:e7:2c:5b:10",
-    "192.168.1.57",
-    "Pixel-7",
-    "android-dhcp-14",
-    "Google",
-    "phone",
-    "Pixel 7",
-    wifi=True,
+    label="Desk Plug", mac="50:c7:bf:a1:3c:5e", ipv4="192.168.1.42", hostname="HS110",
+    vendor_class="udhcp 1.19.4", vendor="TP-Link", kind="smart_plug", model="Kasa HS110", wifi=True,
+)  # fmt: skip
+PHONE = Device(  # a randomised (locally administered) MAC, as Android uses by default
+    label="Pixel", mac="a6:83:e7:2c:5b:10", ipv4="192.168.1.57", hostname="Pixel-7",
+    vendor_class="android-dhcp-14", vendor="Google", kind="phone", model="Pixel 7", wifi=True,
     ipv6_iid="8c3e:71ff:2a9d:4b16",
-)
+)  # fmt: skip
 NEST = Device(
-    "Kitchen",
-    "f4:f5:d8:6b:02:9e",
-    "192.168.1.64",
-    "Google-Nest-Mini",
-    "dhcpcd-6.8.2",
-    "Google",
-    "speaker",
-    "Nest Mini",
-    wifi=True,
+    label="Kitchen", mac="f4:f5:d8:6b:02:9e", ipv4="192.168.1.64", hostname="Google-Nest-Mini",
+    vendor_class="dhcpcd-6.8.2", vendor="Google", kind="speaker", model="Nest Mini", wifi=True,
     ipv6_iid="f6f5:d8ff:fe6b:29e",
-)
+)  # fmt: skip
 DEVICES = (ECHO, TV, PLUG, PHONE, NEST)
 ROUTER_LINK_LOCAL = "fe80::207:cbff:fe4e:1101"
 
@@ -733,7 +675,9 @@ def voice_activation(lab: Lab, avs: TcpSession, ts: int, duration_s: float, rate
 
 
 def samsung_tv(lab: Lab, seconds: int) -> None:
-    """DHCP, Spotify Connect over mDNS, time over HTTP, ACR fingerprints every 15 s, ads, and Netflix."""
+    """DHCP, Spotify Connect over mDNS, time over HTTP, ACR fingerprints every 15 s, ads, and Netflix (two
+    video chunks of 1.2 MB in ten minutes, smaller in a shorter capture)."""
+    chunk = 2000 * seconds
     ts = dhcp_join(lab, lab.at(10), TV)
     mdns_announce(
         lab,
@@ -772,12 +716,12 @@ def samsung_tv(lab: Lab, seconds: int) -> None:
         TV,
         "ipv4-c012-par002-ix.1.oca.nflxvideo.net",
         up=600,
-        down=1_200_000,
+        down=chunk,
         keep=True,
         rtt_ms=6,
         rate_mbps=25,
     )
-    video.exchange(600, 1_200_000, at=video.t + 20 * NS)
+    video.exchange(600, chunk, at=video.t + 20 * NS)
     video.close(at=video.t + 30 * NS)
 
 

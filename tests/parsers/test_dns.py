@@ -377,6 +377,26 @@ def test_random_bodies_behind_a_valid_header_never_raise(body: bytes) -> None:
         parse_dns_query(payload)
 
 
+@given(st.binary(min_size=16, max_size=16), st.binary(min_size=4, max_size=4))
+@settings(max_examples=500)
+def test_address_text_is_ipaddress_text(packed6: bytes, packed4: bytes) -> None:
+    answers = [record("q.example", AAAA, 1, packed6), record("q.example", A, 1, packed4)]
+    answer = parse_dns_response(message("q.example", answers))
+    assert answer is not None
+    expected = [ipaddress.IPv6Address(packed6).compressed, str(ipaddress.IPv4Address(packed4))]
+    assert [address for address, _owner in answer.addresses] == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["::ffff:192.0.2.1", "::192.0.2.1", "::1", "1::", "1:0:1:0:0:1:0:0", "::ffff:0:1"]
+)
+def test_address_text_edge_cases(text: str) -> None:
+    packed = ipaddress.IPv6Address(text).packed
+    answer = parse_dns_response(message("q.example", [record("q.example", AAAA, 1, packed)]))
+    assert answer is not None
+    assert answer.addresses == ((ipaddress.IPv6Address(text).compressed, "q.example"),)
+
+
 @given(st.lists(st.tuples(st.integers(0, len(SAMPLE) - 1), st.integers(0, 255)), min_size=1, max_size=8))
 @settings(max_examples=500)
 def test_mutated_messages_never_raise(changes: list[tuple[int, int]]) -> None:

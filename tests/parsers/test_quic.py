@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from gateway.parsers.quic import (
     MAX_CRYPTO_BYTES,
+    MAX_FRAGMENTS,
     QUIC_V1,
     QUIC_V2,
     QuicInitialReassembler,
@@ -308,6 +309,21 @@ def test_crypto_beyond_the_bound_is_ignored() -> None:
     initial = parse_quic_initial(far)
     assert initial is not None
     assert initial.crypto == ()
+
+
+def test_fragments_per_connection_are_bounded() -> None:
+    """Tiny CRYPTO frames spread over many packets stop being kept at MAX_FRAGMENTS."""
+    hello = hello_message(b"many.example", padding=1200)
+    reassembler = QuicInitialReassembler()
+    offsets = range(4, len(hello))  # every byte but the first four: the hello never completes
+    per_packet = 200
+    chunks = [list(offsets[i : i + per_packet]) for i in range(0, len(offsets), per_packet)]
+    for number, chunk in enumerate(chunks):
+        frames = b"".join(crypto_frame(offset, hello[offset : offset + 1]) for offset in chunk)
+        assert reassembler.feed(protect(padded(frames), packet_number=number)) is None
+    assert len(chunks) * per_packet > MAX_FRAGMENTS
+    last = protect(padded(crypto_frame(0, hello[:4])), packet_number=99)
+    assert reassembler.feed(last) is None  # the bytes past the bound were not kept
 
 
 def test_chaos_protection_style_frames() -> None:

@@ -56,7 +56,7 @@ def supported_versions(*versions: int) -> bytes:
 
 
 def ech_outer() -> bytes:
-    """An ECH extension of type outer (RFC 9849 §5): HPKE suite, config id, enc, payload."""
+    """An outer ECHClientHello (draft-ietf-tls-esni): HPKE suite, config id, enc, payload."""
     return extension(
         EXT_ECH, b"\x00" + struct.pack("!HH", 0x0001, 0x0001) + b"\x2a" + vec16(bytes(32)) + vec16(bytes(208))
     )
