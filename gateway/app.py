@@ -18,6 +18,7 @@ from gateway.config import Config
 from gateway.enrichers.destinations import DestinationTagger
 from gateway.enrichers.devices import DeviceTracker, mac_int
 from gateway.enrichers.lan import Lan
+from gateway.enrichers.names import Namer
 from gateway.parsers.dhcp import parse_dhcp
 from gateway.parsers.headers import IPPROTO_ICMPV6, IPPROTO_UDP, Headers, decode
 from gateway.parsers.ndp import ICMPV6_ROUTER_ADVERTISEMENT, parse_router_advertisement
@@ -63,7 +64,8 @@ class Gateway:
         self.lan = Lan(cfg.lan.networks)
         self.devices = DeviceTracker(self.lan, cfg.lan.router_macs)
         self.aggregator = TrafficAggregator(cfg.aggregation.interval_s)
-        self.destinations = DestinationTagger()
+        self.namer = Namer()
+        self.destinations = DestinationTagger(self.namer.table)
         self.stats = PipelineStats()
         self.totals: dict[str, DeviceTotals] = {}
         self._labels = {mac_int(mac): label for mac, label in cfg.devices.items()}
@@ -76,12 +78,13 @@ class Gateway:
         dst_lan = self.lan.is_lan(h.dst_hi, h.dst_lo)
         self._router_adverts(batch, h)
         self._dhcp(batch, h)
+        self.namer.observe(batch, h)
         self.devices.observe(h, src_lan)
         self.aggregator.add(batch.ts_ns, h, batch.wirelen, src_lan, dst_lan)
-        self._emit(self.aggregator.flush())
+        self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
 
     def finish(self) -> None:
-        self._emit(self.aggregator.flush(final=True))
+        self._emit(self.aggregator.flush(final=True, namer=self.namer.table.name_rows))
 
     def _count(self, batch: PacketBatch, h: Headers) -> None:
         st = self.stats
@@ -162,11 +165,18 @@ class Gateway:
             dev_tags = [t for t in dev_tags if t is not None]
         if not len(rows):
             return
-        r_first, r_inverse = group_rows([rows.rhi, rows.rlo])
+        r_first, r_inverse = group_rows([rows.rhi, rows.rlo, rows.name_id, rows.source])
         local = self.lan.is_local(rows.rhi[r_first], rows.rlo[r_first]).tolist()
         dest_tags = [
-            self.destinations.tag_text(h, lo, loc)
-            for h, lo, loc in zip(rows.rhi[r_first].tolist(), rows.rlo[r_first].tolist(), local, strict=True)
+            self.destinations.tag_text(h, lo, loc, name, source)
+            for h, lo, loc, name, source in zip(
+                rows.rhi[r_first].tolist(),
+                rows.rlo[r_first].tolist(),
+                local,
+                rows.name_id[r_first].tolist(),
+                rows.source[r_first].tolist(),
+                strict=True,
+            )
         ]
         tag_ids: dict[str, int] = {}
         dest_id = np.array([tag_ids.setdefault(t, len(tag_ids)) for t in dest_tags], dtype=np.int64)

@@ -34,8 +34,10 @@ class Keep:
 class OneName(DestinationTagger):
     """Every outside server gets one name, as when a CDN answers from many addresses."""
 
-    def tags(self, hi: int, lo: int, local: bool) -> dict[str, str]:
-        return super().tags(hi, lo, local) if local else {"host": "cdn.example", "name_source": "dns"}
+    def tags(self, hi: int, lo: int, local: bool, name_id: int, source: int) -> dict[str, str]:
+        if local:
+            return super().tags(hi, lo, local, name_id, source)
+        return {"host": "cdn.example", "name_source": "dns"}
 
 
 def series_and_bytes(lines: list[str]) -> tuple[Counter[str], dict[str, int]]:
@@ -55,7 +57,7 @@ def series_and_bytes(lines: list[str]) -> tuple[Counter[str], dict[str, int]]:
 def test_servers_sharing_a_name_become_one_point_with_all_bytes() -> None:
     sink = Keep()
     gw = Gateway(default_config(), sink)
-    gw.destinations = OneName()
+    gw.destinations = OneName(gw.namer.table)
     replay_files(gw, [IPHONE])
     keys, per_device = series_and_bytes(sink.lines)
     assert max(keys.values()) == 1, "two points with the same series and time: InfluxDB would keep one"

@@ -10,6 +10,7 @@ of distinct transport flows (protocol and ports) active in the bin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,8 @@ I64 = npt.NDArray[np.int64]
 Array = npt.NDArray[np.generic]
 
 KIND_MAC, KIND_IP = 1, 2
+# Gives each flow row (columns FLOW_KEYS) a name id and a name-source code.
+Namer = Callable[[dict[str, Array]], tuple[I64, I64]]
 FLOW_KEYS = ("bin", "kind", "dhi", "dlo", "rhi", "rlo", "proto", "lport", "rport")
 DEST_KEYS = FLOW_KEYS[:6]
 VALUES = ("bytes_out", "bytes_in", "packets_out", "packets_in")
@@ -47,6 +50,8 @@ class TrafficRows:
     packets_out: I64
     packets_in: I64
     flows: I64
+    name_id: I64  # 0: unnamed (the address is the host); else an id of the caller's name table
+    source: I64  # how the name was found, as the caller's code
 
     def __len__(self) -> int:
         return int(self.bin_s.shape[0])
@@ -126,8 +131,12 @@ class TrafficAggregator:
                 self.partials[b] = [_merge(pending)]
         self.watermark = max(self.watermark, high)
 
-    def flush(self, final: bool = False) -> TrafficRows | None:
-        """Rows of every bin old enough to be complete (all bins when ``final``)."""
+    def flush(self, final: bool = False, namer: Namer | None = None) -> TrafficRows | None:
+        """Rows of every bin old enough to be complete (all bins when ``final``).
+
+        ``namer`` gives each flow row a name id and a source code; rows are then summed per
+        (bin, device, remote, name), with ``flows`` the number of flows in each.
+        """
         cutoff = self.watermark + 1 if final else self.watermark - self.lag_bins + 1
         ready = [b for b in self.partials if b < cutoff]
         if not ready:
@@ -135,7 +144,11 @@ class TrafficAggregator:
         self.floor = max(self.floor, cutoff)
         done = _merge([p for b in sorted(ready) for p in self.partials.pop(b)])
         values = [done[v].astype(np.int64) for v in VALUES]
-        keys, sums, flows = group_sum([done[k] for k in DEST_KEYS], values)
+        if namer is None:
+            name_id = source = np.zeros(len(done["bin"]), np.int64)
+        else:
+            name_id, source = namer(done)
+        keys, sums, flows = group_sum([*(done[k] for k in DEST_KEYS), name_id, source], values)
         return TrafficRows(
             bin_s=keys[0].astype(np.int64) * self.interval_s,
             kind=keys[1].astype(np.uint8),
@@ -148,6 +161,8 @@ class TrafficAggregator:
             packets_out=sums[2],
             packets_in=sums[3],
             flows=flows,
+            name_id=keys[6].astype(np.int64),
+            source=keys[7].astype(np.int64),
         )
 
 

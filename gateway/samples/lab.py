@@ -197,6 +197,15 @@ class Activation:
 
 @dataclass(frozen=True, slots=True)
 class LabSummary:
+    """What a written lab capture holds, counted from the records as written.
+
+    Device totals follow DESIGN.md: bytes are the written (original) lengths of IPv4/IPv6 records whose
+    Ethernet source (sent) or destination (received) is the device; a LAN-to-LAN packet counts for both
+    ends, broadcast and multicast only for the sender, ARP for nobody. With raw-IP or cooked link types
+    the records carry no MACs: `devices` still attributes them by the frame they came from, while
+    `addresses` counts per LAN address (`ip:<address>` keys in the pipeline), 0.0.0.0 included.
+    """
+
     path: Path
     linktype: int
     start: float  # epoch seconds of the capture's start
