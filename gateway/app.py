@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from gateway.aggregators.grouping import group_rows, key_hash
+from gateway.aggregators.grouping import group_rows
 from gateway.aggregators.traffic import KIND_MAC, TrafficAggregator, TrafficRows
 from gateway.config import Config
 from gateway.enrichers.destinations import DestinationTagger
@@ -25,6 +25,7 @@ from gateway.parsers.ndp import ICMPV6_ROUTER_ADVERTISEMENT, parse_router_advert
 from gateway.sinks.lineproto import tag_set
 from gateway.sources.capfile import PacketBatch
 
+I64 = npt.NDArray[np.int64]
 DHCP_PORTS = np.array([67, 68], dtype=np.uint16)
 # Distinct destinations remembered per device for the summary table; beyond it the table says "≥".
 MAX_SUMMARY_DESTINATIONS = 100_000
@@ -74,13 +75,12 @@ class Gateway:
     def process(self, batch: PacketBatch) -> None:
         h = decode(batch)
         self._count(batch, h)
+        self._router_adverts(batch, h)  # first: the prefixes it announces are LAN for this batch too
         src_lan = self.lan.is_lan(h.src_hi, h.src_lo)
-        dst_lan = self.lan.is_lan(h.dst_hi, h.dst_lo)
-        self._router_adverts(batch, h)
         self._dhcp(batch, h)
         self.namer.observe(batch, h)
         self.devices.observe(h, src_lan)
-        self.aggregator.add(batch.ts_ns, h, batch.wirelen, src_lan, dst_lan)
+        self.aggregator.add(batch.ts_ns, h, batch.wirelen)
         self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
 
     def finish(self) -> None:
@@ -111,6 +111,8 @@ class Gateway:
                 self.lan.add_announced(prefix)
             if h.has_mac[i]:
                 self.devices.add_router(int(h.src_mac[i]))
+            else:
+                self.devices.add_router_addr(int(h.src_hi[i]), int(h.src_lo[i]))
 
     def _dhcp(self, batch: PacketBatch, h: Headers) -> None:
         """DHCP answers name the router (option 3): the MAC that sends from that address is one."""
@@ -129,12 +131,12 @@ class Gateway:
                 for router in msg.routers:
                     self.devices.add_router_ip(router)
 
-    def _device_tags(self, kind: int, hi: int, lo: int) -> str | None:
+    def _device_tags(self, kind: int, hi: int, lo: int, sent: bool) -> str | None:
         """The device part of the tag set (``,device=...``), or None when this key is not a device."""
         if kind == KIND_MAC:
             if not self.devices.is_device_mac(lo):
                 return None
-        elif not self.devices.is_device_ip(hi, lo):
+        elif not self.devices.is_device_ip(hi, lo, sent):
             return None
         key = (kind, hi, lo)
         text = self._device_text.get(key)
@@ -151,18 +153,18 @@ class Gateway:
         if rows is None or not len(rows):
             return
         first, inverse = group_rows([rows.kind, rows.dhi, rows.dlo])
-        dev_tags = [
-            self._device_tags(k, h, lo)
-            for k, h, lo in zip(
-                rows.kind[first].tolist(), rows.dhi[first].tolist(), rows.dlo[first].tolist(), strict=True
-            )
-        ]
+        sent = np.bincount(inverse, weights=rows.packets_out, minlength=len(first)) > 0
+        keys = list(
+            zip(rows.kind[first].tolist(), rows.dhi[first].tolist(), rows.dlo[first].tolist(), strict=True)
+        )
+        dev_tags = [self._device_tags(k, h, lo, s) for (k, h, lo), s in zip(keys, sent.tolist(), strict=True)]
         is_dev = np.array([t is not None for t in dev_tags], dtype=np.bool_)
-        keep = is_dev[inverse]
-        if not keep.all():
+        if not is_dev.all():
+            keep = is_dev[inverse]
             rows = rows.select(keep)
-            first, inverse = group_rows([rows.kind, rows.dhi, rows.dlo])
-            dev_tags = [t for t in dev_tags if t is not None]
+            inverse = (np.cumsum(is_dev) - 1)[inverse[keep]]
+            keys = [k for k, t in zip(keys, dev_tags, strict=True) if t is not None]
+        devs = [t for t in dev_tags if t is not None]
         if not len(rows):
             return
         r_first, r_inverse = group_rows([rows.rhi, rows.rlo, rows.name_id, rows.source])
@@ -185,7 +187,6 @@ class Gateway:
             # point per series and time, so their rows are summed into one, never overwritten.
             rows, inverse, r_inverse = _merge_same_series(rows, inverse, dest_id[r_inverse])
             dest_tags = list(tag_ids)
-        devs = [str(t) for t in dev_tags]
         lines = [
             f"traffic{devs[d]}{dest_tags[r]} bytes_out={bo}i,bytes_in={bi}i,packets_out={po}i,"
             f"packets_in={pi}i,flows={fl}i {b}000000000"
@@ -201,26 +202,25 @@ class Gateway:
                 strict=True,
             )
         ]
-        self._add_totals(rows, first, inverse)
+        names = [self.devices.key_text(*k) for k in keys]
+        self._add_totals(rows, inverse, names, [hash(t) for t in dest_tags], r_inverse)
         self.stats.lines += len(lines)
         self.sink.write(lines)
 
     def _add_totals(
-        self, rows: TrafficRows, first: npt.NDArray[np.int64], inverse: npt.NDArray[np.int64]
+        self, rows: TrafficRows, device: I64, names: list[str], dests: list[int], dest: I64
     ) -> None:
-        groups = len(first)
+        """The replay table: per device sums, and distinct destinations (by their tags)."""
+        groups = len(names)
         sums = [
-            np.bincount(inverse, weights=v, minlength=groups).astype(np.int64).tolist()
+            np.bincount(device, weights=v, minlength=groups).astype(np.int64).tolist()
             for v in (rows.bytes_out, rows.bytes_in, rows.packets_out, rows.packets_in)
         ]
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(inverse[order], np.arange(groups + 1))
-        # Distinct destinations are counted by 64-bit hash: this is a display count for the table.
-        remote = key_hash([rows.rhi, rows.rlo])[order]
-        for g in range(groups):
-            name = self.devices.key_text(
-                int(rows.kind[first[g]]), int(rows.dhi[first[g]]), int(rows.dlo[first[g]])
-            )
+        dest_of_row = np.asarray(dests, dtype=np.int64)[dest]
+        order = np.argsort(device, kind="stable")
+        bounds = np.searchsorted(device[order], np.arange(groups + 1)).tolist()
+        dest_sorted = dest_of_row[order]
+        for g, name in enumerate(names):
             t = self.totals.get(name)
             if t is None:
                 t = self.totals[name] = DeviceTotals()
@@ -229,8 +229,7 @@ class Gateway:
             t.packets_out += sums[2][g]
             t.packets_in += sums[3][g]
             if len(t.destinations) < MAX_SUMMARY_DESTINATIONS:
-                a, b = int(bounds[g]), int(bounds[g + 1])
-                t.destinations.update(remote[a:b].tolist())
+                t.destinations.update(dest_sorted[bounds[g] : bounds[g + 1]].tolist())
 
 
 def _merge_same_series(

@@ -76,7 +76,7 @@ class TrafficAggregator:
         self.floor = -(1 << 62)  # bins below this were flushed: late packets join the oldest open bin
         self.late_packets = 0
 
-    def add(self, ts_ns: I64, h: Headers, wirelen: I64, src_lan: B, dst_lan: B) -> None:
+    def add(self, ts_ns: I64, h: Headers, wirelen: I64) -> None:
         counted = h.is_ip & ~h.unsupported_link
         bins = ts_ns // self.interval_ns
         late = bins < self.floor
@@ -85,8 +85,10 @@ class TrafficAggregator:
             bins = np.maximum(bins, self.floor)
         by_mac = counted & h.has_mac
         by_ip = counted & ~h.has_mac & ~h.malformed
-        send = (by_mac & is_unicast_mac(h.src_mac)) | (by_ip & src_lan)
-        recv = (by_mac & is_unicast_mac(h.dst_mac)) | (by_ip & dst_lan)
+        # Without a link layer every address gets its records: which are LAN devices is decided at
+        # flush time, when prefixes announced later in the capture are known.
+        send = (by_mac & is_unicast_mac(h.src_mac)) | by_ip
+        recv = (by_mac & is_unicast_mac(h.dst_mac)) | by_ip
         s, r = np.flatnonzero(send), np.flatnonzero(recv)
         if len(s) + len(r) == 0:
             return

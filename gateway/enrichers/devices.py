@@ -54,6 +54,7 @@ class DeviceTracker:
         self.ip_senders: set[tuple[int, int]] = set()
         self._v6_prefixes: dict[int, set[int]] = {}
         self.router_ips: set[int] = set()  # IPv4-mapped low halves of DHCP-announced routers
+        self.router_addrs: set[tuple[int, int]] = set()  # routers' own addresses (DHCP option 3, RA source)
         self.overflow = 0
 
     def observe(self, h: Headers, src_lan: B) -> None:
@@ -100,7 +101,14 @@ class DeviceTracker:
     def add_router_ip(self, address: str) -> None:
         """An IPv4 address that DHCP names as the router; the MAC sending from it is a router."""
         if len(self.router_ips) < MAX_ROUTER_IPS:
-            self.router_ips.add(0xFFFF_0000_0000 | int(ipaddress.IPv4Address(address)))
+            lo = 0xFFFF_0000_0000 | int(ipaddress.IPv4Address(address))
+            self.router_ips.add(lo)
+            self.router_addrs.add((0, lo))
+
+    def add_router_addr(self, hi: int, lo: int) -> None:
+        """Without a link layer, a router is known by its address (e.g. the source of an RA)."""
+        if len(self.router_addrs) < MAX_ROUTER_IPS:
+            self.router_addrs.add((hi, lo))
 
     def add_router(self, mac: int) -> None:
         self.routers.add(mac)
@@ -108,8 +116,25 @@ class DeviceTracker:
     def is_device_mac(self, mac: int) -> bool:
         return mac in self.lan_senders and mac not in self.routers
 
-    def is_device_ip(self, hi: int, lo: int) -> bool:
-        return (hi, lo) in self.ip_senders
+    def is_device_ip(self, hi: int, lo: int, sent: bool) -> bool:
+        """A LAN address that sends, and is no router's.
+
+        ``sent``: the address sent something in the rows being flushed. It counts when the address is
+        LAN *now* — an IPv6 address in a prefix that a router advertisement announced after the
+        address's first packets is a device from its first packet on.
+        """
+        key = (hi, lo)
+        if key in self.router_addrs:
+            return False
+        if key in self.ip_senders:
+            return True
+        if not sent or (hi == 0 and lo in (0, 0xFFFF_0000_0000)):
+            return False
+        one_hi, one_lo = np.array([hi], np.uint64), np.array([lo], np.uint64)
+        if not bool(self.lan.is_lan(one_hi, one_lo)[0]) or len(self.ip_senders) >= MAX_DEVICES:
+            return False
+        self.ip_senders.add(key)
+        return True
 
     @staticmethod
     def key_text(kind: int, hi: int, lo: int) -> str:
