@@ -23,6 +23,7 @@ See docs/attribution.md.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ __all__ = [
     "party",
     "registrable_domain",
     "server_country",
+    "vendor_words",
 ]
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "organisations.yaml"
@@ -415,18 +417,18 @@ class _Reader:
             if name in _FIELDS:
                 given[name] = value
             else:
-                fields = ", ".join(_FIELDS)
-                self.problem(key_node, f"{spec.key}: unknown field {name!r}; the fields are {fields}")
+                self.problem(key_node, f"{spec.key}: unknown field {name!r}; {_suggest(name, _FIELDS)}")
         spec.name = self._text(given.get("name"), spec, "name", "the company's usual name, e.g. Amazon")
         spec.country = self._country(given.get("country"), spec)
         spec.category = self._category(given.get("category"), spec)
         parent = given.get("parent")
         spec.parent = None if parent is None else (str(parent.value), parent.start_mark.line + 1)
         spec.aliases = self._list(given.get("aliases"), spec, "aliases")
+        known = len(self.problems)
         spec.domains = self._list(given.get("domains"), spec, "domains")
         infrastructure = given.get("infrastructure_domains")
         spec.infrastructure_domains = self._list(infrastructure, spec, "infrastructure_domains")
-        if not spec.domains and not spec.infrastructure_domains:
+        if not spec.domains and not spec.infrastructure_domains and len(self.problems) == known:
             self.problem(spec.line, f"{spec.key}: list its names under domains (or infrastructure_domains)")
 
     # -- fields ------------------------------------------------------------------------------------
@@ -543,7 +545,9 @@ class _Reader:
         aliases: dict[str, str] = {}
         where: dict[str, int] = {}
         for spec in specs:
-            implicit = [(spec.key.replace("_", " "), spec.line), (spec.name, spec.line)]
+            implicit = [(spec.key.replace("_", " "), spec.line)] + (
+                [(spec.name, spec.line)] if spec.name else []
+            )
             for alias, line in implicit + spec.aliases:
                 joined = "".join(vendor_words(alias))
                 if not joined:
@@ -556,6 +560,11 @@ class _Reader:
                     )
                 where.setdefault(joined, line)
         return aliases
+
+
+def _suggest(name: str, fields: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, fields, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"the fields are {', '.join(fields)}"
 
 
 def _mapping_value(root: yaml.Node | None, key: str) -> yaml.MappingNode | None:

@@ -237,20 +237,20 @@ def _ipv6(
 
 
 def _transport(buf: npt.NDArray[np.uint8], end: I64, ip_end: I64, h: Headers, clip: Clip) -> None:
+    """Ports once their 4 bytes are captured (a short snaplen cuts the rest); payload after a whole header."""
     c = clip
-    usable = h.is_ip & ~h.malformed & ~h.later_fragment
-    tcp = usable & (h.proto == IPPROTO_TCP) & (h.l4 + 20 <= end)
-    udp = usable & (h.proto == IPPROTO_UDP) & (h.l4 + 8 <= end)
-    ports = tcp | udp
+    usable = h.is_ip & ~h.malformed & ~h.later_fragment & (h.l4 + 4 <= end)
+    ports = usable & ((h.proto == IPPROTO_TCP) | (h.proto == IPPROTO_UDP))
     if not ports.any():
         return
     idx = np.flatnonzero(ports)
-    l4 = h.l4[idx]
+    l4, stop = h.l4[idx], end[idx]
     h.sport[idx] = gather_u16(buf, c(l4))
     h.dport[idx] = gather_u16(buf, c(l4 + 2))
-    is_tcp = tcp[idx]
+    is_tcp = h.proto[idx] == IPPROTO_TCP
     doff = (gather_u8(buf, c(l4 + 12)) >> 4).astype(np.int64) * 4
-    h.tcp_flags[idx] = np.where(is_tcp, gather_u8(buf, c(l4 + 13)), 0)
+    whole = np.where(is_tcp, (l4 + 20 <= stop) & (doff >= 20) & (l4 + doff <= stop), l4 + 8 <= stop)
+    h.tcp_flags[idx] = np.where(is_tcp & (l4 + 14 <= stop), gather_u8(buf, c(l4 + 13)), 0)
     pay = np.where(is_tcp, l4 + np.maximum(doff, 20), l4 + 8)
-    h.payload[idx] = pay
-    h.payload_len[idx] = np.maximum(ip_end[idx] - pay, 0)
+    h.payload[idx] = np.where(whole, pay, l4)
+    h.payload_len[idx] = np.where(whole, np.maximum(ip_end[idx] - pay, 0), 0)
