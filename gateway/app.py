@@ -18,7 +18,9 @@ from gateway.config import Config
 from gateway.enrichers.destinations import DestinationTagger
 from gateway.enrichers.devices import DeviceTracker, mac_int
 from gateway.enrichers.lan import Lan
+from gateway.enrichers.macvendor import MacVendorDB
 from gateway.enrichers.names import Namer
+from gateway.enrichers.orgs import OrgDB
 from gateway.parsers.dhcp import parse_dhcp
 from gateway.parsers.headers import IPPROTO_ICMPV6, IPPROTO_UDP, Headers, decode
 from gateway.parsers.ndp import ICMPV6_ROUTER_ADVERTISEMENT, parse_router_advertisement
@@ -49,6 +51,13 @@ class PipelineStats:
     lines: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    name: str  # the device tag: a MAC, or ip:<address>
+    tags: str  # ``,device=...,vendor=...`` (line protocol)
+    maker: str | None  # organisation key of its maker, for first-party attribution
+
+
 @dataclass(slots=True)
 class DeviceTotals:
     bytes_out: int = 0
@@ -66,11 +75,13 @@ class Gateway:
         self.devices = DeviceTracker(self.lan, cfg.lan.router_macs)
         self.aggregator = TrafficAggregator(cfg.aggregation.interval_s)
         self.namer = Namer()
-        self.destinations = DestinationTagger(self.namer.table)
+        self.orgs = OrgDB.load()
+        self.vendors = MacVendorDB.load()
+        self.destinations = DestinationTagger(self.namer.table, self.orgs)
         self.stats = PipelineStats()
         self.totals: dict[str, DeviceTotals] = {}
         self._labels = {mac_int(mac): label for mac, label in cfg.devices.items()}
-        self._device_text: dict[tuple[int, int, int], str] = {}
+        self._device_info: dict[tuple[int, int, int], DeviceInfo] = {}
 
     def process(self, batch: PacketBatch) -> None:
         h = decode(batch)
@@ -131,22 +142,30 @@ class Gateway:
                 for router in msg.routers:
                     self.devices.add_router_ip(router)
 
-    def _device_tags(self, kind: int, hi: int, lo: int, sent: bool) -> str | None:
-        """The device part of the tag set (``,device=...``), or None when this key is not a device."""
+    def _device_tags(self, kind: int, hi: int, lo: int, sent: bool) -> DeviceInfo | None:
+        """Tags and maker of a device key, or None when this key is not a device (now)."""
         if kind == KIND_MAC:
             if not self.devices.is_device_mac(lo):
                 return None
         elif not self.devices.is_device_ip(hi, lo, sent):
             return None
         key = (kind, hi, lo)
-        text = self._device_text.get(key)
-        if text is None:
-            tags = {"device": self.devices.key_text(kind, hi, lo)}
-            label = self._labels.get(lo) if kind == KIND_MAC else None
-            if label is not None:
-                tags.update(device_name=label.name or "", kind=label.kind or "", vendor=label.vendor or "")
-            text = self._device_text[key] = tag_set(tags)
-        return text
+        info = self._device_info.get(key)
+        if info is None:
+            info = self._device_info[key] = self._identify(kind, hi, lo)
+        return info
+
+    def _identify(self, kind: int, hi: int, lo: int) -> DeviceInfo:
+        """The lab's label first, else the MAC's registered vendor (never for a randomised MAC)."""
+        name = self.devices.key_text(kind, hi, lo)
+        tags = {"device": name}
+        label = self._labels.get(lo) if kind == KIND_MAC else None
+        if label is not None:
+            tags.update(device_name=label.name or "", kind=label.kind or "", vendor=label.vendor or "")
+        if kind == KIND_MAC and not tags.get("vendor"):
+            tags["vendor"] = self.vendors.lookup(name) or ""
+        maker = self.orgs.maker_key(tags.get("vendor") or None)
+        return DeviceInfo(name, tag_set(tags), maker)
 
     def _emit(self, rows: TrafficRows | None) -> None:
         """Write flushed rows of devices as line protocol; rows of non-devices are dropped here."""
@@ -154,24 +173,24 @@ class Gateway:
             return
         first, inverse = group_rows([rows.kind, rows.dhi, rows.dlo])
         sent = np.bincount(inverse, weights=rows.packets_out, minlength=len(first)) > 0
-        keys = list(
-            zip(rows.kind[first].tolist(), rows.dhi[first].tolist(), rows.dlo[first].tolist(), strict=True)
-        )
-        dev_tags = [self._device_tags(k, h, lo, s) for (k, h, lo), s in zip(keys, sent.tolist(), strict=True)]
-        is_dev = np.array([t is not None for t in dev_tags], dtype=np.bool_)
+        keys = zip(rows.kind[first].tolist(), rows.dhi[first].tolist(), rows.dlo[first].tolist(), strict=True)
+        found = [self._device_tags(k, h, lo, s) for (k, h, lo), s in zip(keys, sent.tolist(), strict=True)]
+        is_dev = np.array([t is not None for t in found], dtype=np.bool_)
         if not is_dev.all():
             keep = is_dev[inverse]
             rows = rows.select(keep)
             inverse = (np.cumsum(is_dev) - 1)[inverse[keep]]
-            keys = [k for k, t in zip(keys, dev_tags, strict=True) if t is not None]
-        devs = [t for t in dev_tags if t is not None]
+        infos = [t for t in found if t is not None]
+        devs = [t.tags for t in infos]
         if not len(rows):
             return
-        r_first, r_inverse = group_rows([rows.rhi, rows.rlo, rows.name_id, rows.source])
+        # Destination tags depend on the device: a company is first party relative to the device's maker.
+        r_first, r_inverse = group_rows([inverse, rows.rhi, rows.rlo, rows.name_id, rows.source])
         local = self.lan.is_local(rows.rhi[r_first], rows.rlo[r_first]).tolist()
         dest_tags = [
-            self.destinations.tag_text(h, lo, loc, name, source)
-            for h, lo, loc, name, source in zip(
+            self.destinations.tag_text(h, lo, loc, name, source, infos[d].maker)
+            for d, h, lo, loc, name, source in zip(
+                inverse[r_first].tolist(),
                 rows.rhi[r_first].tolist(),
                 rows.rlo[r_first].tolist(),
                 local,
@@ -202,7 +221,7 @@ class Gateway:
                 strict=True,
             )
         ]
-        names = [self.devices.key_text(*k) for k in keys]
+        names = [t.name for t in infos]
         self._add_totals(rows, inverse, names, [hash(t) for t in dest_tags], r_inverse)
         self.stats.lines += len(lines)
         self.sink.write(lines)

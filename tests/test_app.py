@@ -34,9 +34,11 @@ class Keep:
 class OneName(DestinationTagger):
     """Every outside server gets one name, as when a CDN answers from many addresses."""
 
-    def tags(self, hi: int, lo: int, local: bool, name_id: int, source: int) -> dict[str, str]:
+    def tags(
+        self, hi: int, lo: int, local: bool, name_id: int, source: int, maker: str | None
+    ) -> dict[str, str]:
         if local:
-            return super().tags(hi, lo, local, name_id, source)
+            return super().tags(hi, lo, local, name_id, source, maker)
         return {"host": "cdn.example", "name_source": "dns"}
 
 
@@ -57,7 +59,7 @@ def series_and_bytes(lines: list[str]) -> tuple[Counter[str], dict[str, int]]:
 def test_servers_sharing_a_name_become_one_point_with_all_bytes() -> None:
     sink = Keep()
     gw = Gateway(default_config(), sink)
-    gw.destinations = OneName(gw.namer.table)
+    gw.destinations = OneName(gw.namer.table, gw.orgs)
     replay_files(gw, [IPHONE])
     keys, per_device = series_and_bytes(sink.lines)
     assert max(keys.values()) == 1, "two points with the same series and time: InfluxDB would keep one"
