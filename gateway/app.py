@@ -28,6 +28,9 @@ from gateway.sinks.lineproto import tag_set
 from gateway.sources.capfile import PacketBatch
 
 I64 = npt.NDArray[np.int64]
+# (bin, device, name) DNS query counts held until their bin is flushed; a flood of random names
+# beyond this is counted in PipelineStats.dns_overflow instead.
+MAX_DNS_ROWS = 100_000
 DHCP_PORTS = np.array([67, 68], dtype=np.uint16)
 # Distinct destinations remembered per device for the summary table; beyond it the table says "≥".
 MAX_SUMMARY_DESTINATIONS = 100_000
@@ -49,6 +52,7 @@ class PipelineStats:
     fragments: int = 0
     unsupported_link: int = 0
     lines: int = 0
+    dns_overflow: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,7 @@ class Gateway:
         self.totals: dict[str, DeviceTotals] = {}
         self._labels = {mac_int(mac): label for mac, label in cfg.devices.items()}
         self._device_info: dict[tuple[int, int, int], DeviceInfo] = {}
+        self._dns_counts: dict[tuple[int, int, int, int, str], int] = {}
 
     def process(self, batch: PacketBatch) -> None:
         h = decode(batch)
@@ -93,9 +98,37 @@ class Gateway:
         self.devices.observe(h, src_lan)
         self.aggregator.add(batch.ts_ns, h, batch.wirelen)
         self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
+        self._emit_dns(final=False)
 
     def finish(self) -> None:
         self._emit(self.aggregator.flush(final=True, namer=self.namer.table.name_rows))
+        self._emit_dns(final=True)
+
+    def _emit_dns(self, final: bool) -> None:
+        """The ``dns`` measurement: queries per device and name, in the same bins as traffic."""
+        interval = self.aggregator.interval_s
+        counts = self._dns_counts
+        for ts, kind, hi, lo, qname in self.namer.take_queries():
+            key = (ts // interval * interval, kind, hi, lo, qname)
+            if key in counts or len(counts) < MAX_DNS_ROWS:
+                counts[key] = counts.get(key, 0) + 1
+            else:
+                self.stats.dns_overflow += 1
+        cutoff = None if final else self.aggregator.floor * interval
+        ready = [k for k in counts if cutoff is None or k[0] < cutoff]
+        lines = []
+        for key in ready:
+            start, kind, hi, lo, qname = key
+            info = self._device_tags(kind, hi, lo, sent=True)
+            n = counts.pop(key)
+            if info is None:
+                continue
+            attr = self.orgs.attribute(qname, info.maker)
+            tags = tag_set({"host": qname, "domain": attr.domain or "", "org": attr.org or ""})
+            lines.append(f"dns{info.tags}{tags} queries={n}i {start}000000000")
+        if lines:
+            self.stats.lines += len(lines)
+            self.sink.write(lines)
 
     def _count(self, batch: PacketBatch, h: Headers) -> None:
         st = self.stats

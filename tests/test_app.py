@@ -46,6 +46,8 @@ def series_and_bytes(lines: list[str]) -> tuple[Counter[str], dict[str, int]]:
     keys: Counter[str] = Counter()
     per_device: dict[str, int] = {}
     for line in lines:
+        if not line.startswith("traffic,"):
+            continue
         tags, fields, ts = line.rsplit(" ", 2)
         keys[tags + " " + ts] += 1
         device = tags.split(",device=")[1].split(",")[0]

@@ -30,6 +30,8 @@ def mouchard(*args: str) -> subprocess.CompletedProcess[str]:
 def totals(lp: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for line in lp.splitlines():
+        if not line.startswith("traffic,"):
+            continue
         tags, fields, _ = line.rsplit(" ", 2)
         device = dict(kv.split("=", 1) for kv in tags.split(",")[1:])["device"]
         values = dict(kv.split("=") for kv in fields.split(","))
@@ -58,7 +60,7 @@ def test_not_a_capture_exits_2_naming_it(tmp_path: Path, content: bytes) -> None
 def test_stdout_output_is_line_protocol_and_table_goes_to_stderr() -> None:
     done = mouchard("replay", str(SAMPLE), "--output", "-")
     assert done.returncode == 0, done.stderr
-    assert all(line.startswith("traffic,device=") for line in done.stdout.splitlines())
+    assert all(line.startswith(("traffic,device=", "dns,device=")) for line in done.stdout.splitlines())
     assert totals(done.stdout) == {"a8:20:66:48:ca:51": mac_totals(SAMPLE)["a8:20:66:48:ca:51"]}
     assert "a8:20:66:48:ca:51" in done.stderr  # the device table
 

@@ -997,8 +997,12 @@ def tls_client_hello(
     random: bytes = bytes(32),
     session_id: bytes = bytes(32),
     key_share: bytes = bytes(32),
+    ech: bytes | None = None,
 ) -> bytes:
-    """A TLS 1.3 ClientHello record (as browsers send it) with SNI (omitted when None) and ALPN."""
+    """A TLS 1.3 ClientHello record (as browsers send it) with SNI (omitted when None) and ALPN.
+
+    ``ech``: the payload of an encrypted_client_hello extension (0xfe0d); the SNI is then the outer name.
+    """
     extensions = b""
     if server_name is not None:
         host = server_name.encode()
@@ -1012,6 +1016,8 @@ def tls_client_hello(
     extensions += _extension(13, _u16_list(_SIGNATURE_ALGORITHMS))
     extensions += _extension(51, _vector16(struct.pack("!H", 0x001D) + _vector16(key_share)))
     extensions += _extension(45, b"\x01\x01") + _extension(43, b"\x04\x03\x04\x03\x03")
+    if ech is not None:
+        extensions += _extension(0xFE0D, ech)
     body = (
         struct.pack("!H", 0x0303)
         + random
