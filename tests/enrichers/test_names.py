@@ -78,7 +78,7 @@ def replay(path: Path) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str]
 
 
 def _first(text: str) -> str:
-    return text.split(",")[0]
+    return text.split(",", maxsplit=1)[0]
 
 
 def _addr(text: str) -> str:
