@@ -104,6 +104,10 @@ class Gateway:
         self._emit(self.aggregator.flush(final=True, namer=self.namer.table.name_rows))
         self._emit_dns(final=True)
 
+    def encrypted_dns_devices(self) -> set[str]:
+        """Devices seen resolving on their own (DNS over TLS, or HTTPS to a public resolver)."""
+        return {self.devices.key_text(*key) for key in self.namer.table.encrypted_dns}
+
     def _emit_dns(self, final: bool) -> None:
         """The ``dns`` measurement: queries per device and name, in the same bins as traffic."""
         interval = self.aggregator.interval_s

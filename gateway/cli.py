@@ -115,9 +115,10 @@ def _replay_with_progress(gateway: Gateway, files: Sequence[str], err: Console |
 def _print_reports(out: Console, reports: list[FileReport], gateway: Gateway, sink: LineSink) -> None:
     st = gateway.stats
     table = Table(title="Devices", title_justify="left")
-    for col in ("device", "name", "bytes out", "bytes in", "packets", "destinations"):
-        table.add_column(col, justify="right" if col not in ("device", "name") else "left")
+    for col in ("device", "name", "bytes out", "bytes in", "packets", "destinations", "own DNS"):
+        table.add_column(col, justify="right" if col not in ("device", "name", "own DNS") else "left")
     labels = gateway.cfg.devices
+    own_dns = gateway.encrypted_dns_devices()
     for device, t in sorted(gateway.totals.items(), key=lambda kv: -(kv[1].bytes_out + kv[1].bytes_in)):
         label = labels.get(device)
         table.add_row(
@@ -127,6 +128,7 @@ def _print_reports(out: Console, reports: list[FileReport], gateway: Gateway, si
             f"{t.bytes_in:,}",
             f"{t.packets_out + t.packets_in:,}",
             f"{len(t.destinations):,}",
+            "DoH/DoT" if device in own_dns else "",
         )
     out.print(table)
     out.print(

@@ -48,6 +48,8 @@ MAX_DNS_NAMES = 200_000
 MAX_FLOW_NAMES = 200_000
 # ClientHellos being reassembled across TCP segments at once; each holds at most 16 KiB.
 MAX_PENDING_HELLOS = 1024
+# Devices flagged as resolving on their own; as many as devices can be tracked.
+MAX_FLAGGED = 10_000
 # Interned name strings; a flood of random names clears the table (names are re-learned).
 MAX_NAMES = 500_000
 # Public names of TLS Encrypted Client Hello front-ends: the outer SNI of a real ECH connection.
@@ -121,6 +123,10 @@ class NameTable:
             self.names.append(name)
         return found
 
+    def flag_encrypted_dns(self, device: tuple[int, int, int]) -> None:
+        if len(self.encrypted_dns) < MAX_FLAGGED:
+            self.encrypted_dns.add(device)
+
     def add_dns(self, key: int, name: str) -> None:
         if len(self.dns) >= MAX_DNS_NAMES:
             _drop_oldest(self.dns)
@@ -168,6 +174,9 @@ class Namer:
         self.queries: list[tuple[int, int, int, int, str]] = []  # (ts_s, kind, hi, lo, qname)
 
     def observe(self, batch: PacketBatch, h: Headers) -> None:
+        dot = h.is_ip & ~h.malformed & (h.proto == IPPROTO_TCP) & (h.dport == DOT_PORT)
+        for i in _indices(dot):
+            self.table.flag_encrypted_dns(_sender(h, i))
         ok = h.is_ip & ~h.malformed & ~h.later_fragment & (h.payload_len > 0)
         if not ok.any():
             return
@@ -196,9 +205,6 @@ class Namer:
             if found is not None:
                 self.stats.quic_initials += 1
                 self._hello(h, i, found, SOURCE_QUIC)
-        dot = tcp & (h.dport == DOT_PORT)
-        for i in _indices(dot):
-            self.table.encrypted_dns.add(_sender(h, i))
 
     def _dns(self, batch: PacketBatch, h: Headers, udp: B, tcp: B) -> None:
         for i in _indices((udp | tcp) & (h.sport == 53)):
@@ -252,7 +258,7 @@ class Namer:
         if name is None or _is_ip_literal(name):
             return
         if name in ENCRYPTED_DNS_NAMES:
-            self.table.encrypted_dns.add(_sender(h, i))
+            self.table.flag_encrypted_dns(_sender(h, i))
         if hello.ech and name in ECH_PUBLIC_NAMES:
             source = SOURCE_ECH  # the real name is encrypted; the outer, public name is all we see
         self._name_flow(h, i, name, source)

@@ -228,3 +228,46 @@ def test_encrypted_client_hello_is_marked_hidden(tmp_path: Path) -> None:
     ours, sources = replay(path)
     assert sources[(phone, "cloudflare-ech.com")] == "ech"
     assert ours[(phone, "cloudflare-ech.com")] == sum(len(f) for f in frames[2:])
+
+
+def test_device_resolving_on_its_own_is_flagged(tmp_path: Path) -> None:
+    tv, phone, router = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:fe"
+    frames = [
+        fr.ethernet(
+            router,
+            tv,
+            0x0800,
+            fr.ipv4(
+                "192.168.1.20",
+                "8.8.8.8",
+                6,
+                fr.tcp("192.168.1.20", "8.8.8.8", 40000, 443, fr.tls_client_hello("dns.google")),
+            ),
+        ),
+        fr.ethernet(
+            router,
+            phone,
+            0x0800,
+            fr.ipv4(
+                "192.168.1.21", "9.9.9.9", 6, fr.tcp("192.168.1.21", "9.9.9.9", 40001, 853, flags=fr.SYN)
+            ),
+        ),
+        fr.ethernet(
+            router,
+            "02:00:00:00:00:03",
+            0x0800,
+            fr.ipv4(
+                "192.168.1.22",
+                "1.1.1.1",
+                6,
+                fr.tcp("192.168.1.22", "1.1.1.1", 40002, 443, fr.tls_client_hello("example.org")),
+            ),
+        ),
+    ]
+    path = tmp_path / "doh.pcap"
+    with PcapWriter(path) as w:
+        for i, frame in enumerate(frames):
+            w.write(1_700_000_000 + i, frame)
+    gw = Gateway(default_config(), Keep())
+    replay_files(gw, [path])
+    assert gw.encrypted_dns_devices() == {tv, phone}
