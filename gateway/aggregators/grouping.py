@@ -30,6 +30,21 @@ def key_hash(columns: Sequence[Array]) -> npt.NDArray[np.uint64]:
     return h
 
 
+_M64 = (1 << 64) - 1
+_MUL_INT, _MUL2_INT = int(_MUL), int(_MUL2)
+
+
+def key_hash_one(values: Sequence[int]) -> int:
+    """``key_hash`` of a single row, in plain Python (for keys built one packet at a time)."""
+    h = 0
+    for v in values:
+        h ^= v & _M64
+        h = (h * _MUL_INT) & _M64
+        h ^= h >> 31
+        h = (h * _MUL2_INT) & _M64
+    return h
+
+
 def group_rows(columns: Sequence[Array]) -> tuple[I64, I64]:
     """(index of each group's first row, group number of each row)."""
     if len(columns[0]) == 0:

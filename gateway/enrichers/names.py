@@ -14,6 +14,7 @@ Initials, and the later segments of ClientHellos still being reassembled.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,7 +22,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from gateway.aggregators.grouping import key_hash
+from gateway.aggregators.grouping import key_hash, key_hash_one
 from gateway.aggregators.traffic import KIND_IP, KIND_MAC
 from gateway.parsers.dns import parse_dns_query, parse_dns_response, parse_dns_tcp
 from gateway.parsers.headers import IPPROTO_TCP, IPPROTO_UDP, Headers
@@ -83,11 +84,10 @@ QUIC_VERSIONS = np.array([0x00000001, 0x6B3343CF], dtype=np.uint32)
 
 def address_key(text: str) -> tuple[int, int]:
     """(hi, lo) of an address as the headers decoder keeps it (IPv4 as IPv4-mapped)."""
-    addr = ipaddress.ip_address(text)
-    if addr.version == 4:
-        return 0, 0xFFFF_0000_0000 | int(addr)
-    value = int(addr)
-    return value >> 64, value & ((1 << 64) - 1)
+    if ":" in text:
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+        return value >> 64, value & ((1 << 64) - 1)
+    return 0, 0xFFFF_0000_0000 | int.from_bytes(socket.inet_aton(text), "big")
 
 
 @dataclass(slots=True)
@@ -217,7 +217,7 @@ class Namer:
             kind, hi, lo = _receiver(h, i)
             for address, _owner in answer.addresses:
                 a_hi, a_lo = address_key(address)
-                key = int(key_hash([_u64(kind), _u64(hi), _u64(lo), _u64(a_hi), _u64(a_lo)])[0])
+                key = key_hash_one((kind, hi, lo, a_hi, a_lo))
                 self.table.add_dns(key, answer.qname)
         for i in _indices(udp & (h.dport == 53)):
             qname = parse_dns_query(_payload(batch, h, i))
@@ -228,15 +228,14 @@ class Namer:
 
     def _hellos(self, batch: PacketBatch, h: Headers, hello: B, tcp: B) -> None:
         if self.pending:
-            keys = _segment_keys(h)
             waiting = np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending))
-            follow = tcp & ~hello & np.isin(keys, waiting)
-            hello = hello | follow
-        else:
-            keys = None
-        for i in _indices(hello):
+            hello = hello | (tcp & ~hello & np.isin(_segment_keys(h, tcp), waiting, assume_unique=False))
+        idx = np.flatnonzero(hello)
+        if not len(idx):
+            return
+        seg_keys = _segment_keys(h, idx).tolist()
+        for i, seg_key in zip(idx.tolist(), seg_keys, strict=True):
             data = _payload(batch, h, i)
-            seg_key = int(keys[i]) if keys is not None else int(_segment_keys(h, i)[0])
             pending = self.pending.get(seg_key)
             if pending is not None:
                 found = pending.feed(data)
@@ -275,8 +274,7 @@ class Namer:
             int(h.sport[i]),
             int(h.dport[i]),
         ]
-        key = int(key_hash([_u64(v) for v in cols])[0])
-        self.table.add_flow(key, name, source)
+        self.table.add_flow(key_hash_one(cols), name, source)
 
     def take_queries(self) -> list[tuple[int, int, int, int, str]]:
         out, self.queries = self.queries, []
@@ -292,10 +290,6 @@ def _payload(batch: PacketBatch, h: Headers, i: int) -> bytes:
     return batch.payload(i, start, start + int(h.payload_len[i]))
 
 
-def _u64(value: int) -> U64:
-    return np.array([value], dtype=np.uint64)
-
-
 def _sender(h: Headers, i: int) -> tuple[int, int, int]:
     if h.has_mac[i]:
         return KIND_MAC, 0, int(h.src_mac[i])
@@ -308,20 +302,15 @@ def _receiver(h: Headers, i: int) -> tuple[int, int, int]:
     return KIND_IP, int(h.dst_hi[i]), int(h.dst_lo[i])
 
 
-def _segment_keys(h: Headers, i: int | None = None) -> U64:
-    """A hash of each packet's TCP 4-tuple (with the link addresses), to follow a reassembly."""
-    sel = slice(None) if i is None else slice(i, i + 1)
-    return key_hash(
-        [
-            h.src_mac[sel],
-            h.src_hi[sel],
-            h.src_lo[sel],
-            h.dst_hi[sel],
-            h.dst_lo[sel],
-            h.sport[sel],
-            h.dport[sel],
-        ]
-    )
+def _segment_keys(h: Headers, sel: B | I64) -> U64:
+    """A hash of each selected packet's TCP 4-tuple (with the link addresses), to follow a reassembly.
+
+    With a mask, unselected packets hash as if all zero (they are masked out by the caller).
+    """
+    cols: list[npt.NDArray[np.generic]] = [h.src_mac, h.src_hi, h.src_lo, h.dst_hi, h.dst_lo, h.sport, h.dport]
+    if sel.dtype == np.bool_:
+        return key_hash([np.where(sel, c, 0) for c in cols])
+    return key_hash([c[sel] for c in cols])
 
 
 def _is_ip_literal(name: str) -> bool:

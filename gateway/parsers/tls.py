@@ -8,6 +8,7 @@ Nothing here raises on hostile bytes: reads are bounds-checked and every loop ha
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from gateway.parsers.dns import normalise_hostname
@@ -26,6 +27,8 @@ EXT_SUPPORTED_VERSIONS = 43
 EXT_ECH = 0xFE0D  # encrypted_client_hello (draft-ietf-tls-esni, as browsers ship it)
 NAME_TYPE_HOST = 0
 
+_WANTED = frozenset({EXT_SERVER_NAME, EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_ECH})
+_TYPE_LENGTH = struct.Struct(">HH").unpack_from
 _RECORD_HEADER = 5
 _HANDSHAKE_HEADER = 4
 
@@ -217,14 +220,25 @@ def _parse_body(reader: _Reader) -> ClientHello | None:
 
 
 def _read_extensions(block: bytes) -> dict[int, bytes]:
-    """Extension type → data, the first occurrence of each type, for up to MAX_EXTENSIONS."""
-    reader = _Reader(block)
+    """Extension type → data, the first occurrence of each type we read, within MAX_EXTENSIONS.
+
+    A plain offset walk (this runs once per TLS connection): only the extensions that name the
+    destination or the version are sliced out.
+    """
     extensions: dict[int, bytes] = {}
+    pos, end = 0, len(block)
     for _ in range(MAX_EXTENSIONS):
-        if not reader.remaining:
+        if pos >= end:
             break
-        kind = reader.u16()
-        extensions.setdefault(kind, reader.vec16())
+        if pos + 4 > end:
+            raise _TruncatedError
+        kind, length = _TYPE_LENGTH(block, pos)
+        pos += 4
+        if pos + length > end:
+            raise _TruncatedError
+        if kind in _WANTED and kind not in extensions:
+            extensions[kind] = block[pos : pos + length]
+        pos += length
     return extensions
 
 
