@@ -307,7 +307,8 @@ def _segment_keys(h: Headers, sel: B | I64) -> U64:
 
     With a mask, unselected packets hash as if all zero (they are masked out by the caller).
     """
-    cols: list[npt.NDArray[np.generic]] = [h.src_mac, h.src_hi, h.src_lo, h.dst_hi, h.dst_lo, h.sport, h.dport]
+    cols: list[npt.NDArray[np.generic]] = [h.src_mac, h.src_hi, h.src_lo, h.dst_hi, h.dst_lo]
+    cols += [h.sport, h.dport]
     if sel.dtype == np.bool_:
         return key_hash([np.where(sel, c, 0) for c in cols])
     return key_hash([c[sel] for c in cols])

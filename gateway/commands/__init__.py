@@ -1,0 +1,20 @@
+"""Subcommands of `mouchard`, each in its own module, listed here explicitly (no folder scanning).
+
+A module provides ``register(sub, common)``: it adds its parser(s) to ``sub`` (with ``common`` as a
+parent, for ``--config``) and sets ``handler=`` to a function ``(args, cfg, err) -> exit code``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from gateway.commands import config_cmd, replay_cmd
+from gateway.commands.common import Subparsers
+
+Register = Callable[[Subparsers, argparse.ArgumentParser], None]
+
+COMMANDS: dict[str, Register] = {
+    "replay": replay_cmd.register,
+    "config": config_cmd.register,
+}

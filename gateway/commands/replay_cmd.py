@@ -1,0 +1,124 @@
+"""`mouchard replay FILE... [--output FILE|-]`: capture files through the gateway's pipeline."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from gateway.app import Gateway, LineSink
+from gateway.commands.common import console
+from gateway.config import Config
+from gateway.replay import FileReport, check_readable, replay_files
+from gateway.sinks.influxdb import InfluxError, InfluxV1Sink
+from gateway.sinks.lineproto import LineFileSink
+from gateway.sources.capfile import CaptureError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    replay = sub.add_parser("replay", parents=[common], help="replay capture files into InfluxDB (or a file)")
+    replay.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng files")
+    replay.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write line protocol to FILE ('-' for standard output) instead of InfluxDB",
+    )
+    replay.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    replay.set_defaults(handler=cmd_replay)
+
+
+def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
+    problems = check_readable(args.files)
+    if problems:
+        err.print("\n".join(problems), highlight=False, markup=False)
+        return EXIT_BAD_INPUT
+    sink: LineSink
+    if args.output:
+        sink = LineFileSink(args.output)
+    else:
+        if cfg.influxdb.api != "v1":
+            err.print("influxdb.api v2 is not built yet; use api: v1 (InfluxDB 1.x, 2.x and 3.x accept it)")
+            return EXIT_BAD_INPUT
+        influx = InfluxV1Sink(cfg.influxdb)
+        try:
+            influx.ensure_database()
+        except InfluxError as exc:
+            err.print(f"{exc}\nStart InfluxDB, fix influxdb.url in the configuration, or use --output FILE.")
+            return EXIT_FAILED
+        sink = influx
+    gateway = Gateway(cfg, sink)
+    show = not args.quiet
+    try:
+        reports = _replay_with_progress(gateway, args.files, err if show else None)
+    except CaptureError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        return EXIT_BAD_INPUT
+    except InfluxError as exc:
+        err.print(f"{exc}\nStart InfluxDB and replay again, or use --output FILE.")
+        return EXIT_FAILED
+    finally:
+        sink.close()
+    if show:
+        out = err if args.output == "-" else console()
+        _print_reports(out, reports, gateway, sink)
+    return EXIT_OK
+
+
+def _replay_with_progress(gateway: Gateway, files: Sequence[str], err: Console | None) -> list[FileReport]:
+    if err is None or not err.is_terminal:
+        return replay_files(gateway, files)
+    total = sum(Path(f).stat().st_size for f in files)
+    columns = (TextColumn("replay"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("replay", total=total)
+        return replay_files(gateway, files, lambda n: bar.advance(task, n))
+
+
+def _print_reports(out: Console, reports: list[FileReport], gateway: Gateway, sink: LineSink) -> None:
+    st = gateway.stats
+    table = Table(title="Devices", title_justify="left")
+    for col in ("device", "name", "bytes out", "bytes in", "packets", "destinations", "own DNS"):
+        table.add_column(col, justify="right" if col not in ("device", "name", "own DNS") else "left")
+    labels = gateway.cfg.devices
+    own_dns = gateway.encrypted_dns_devices()
+    for device, t in sorted(gateway.totals.items(), key=lambda kv: -(kv[1].bytes_out + kv[1].bytes_in)):
+        label = labels.get(device)
+        table.add_row(
+            device,
+            (label.name or "") if label else "",
+            f"{t.bytes_out:,}",
+            f"{t.bytes_in:,}",
+            f"{t.packets_out + t.packets_in:,}",
+            f"{len(t.destinations):,}",
+            "DoH/DoT" if device in own_dns else "",
+        )
+    out.print(table)
+    out.print(
+        f"{st.packets:,} packets ({st.bytes:,} bytes), {st.ip_packets:,} IP packets counted, "
+        f"{st.non_ip:,} non-IP skipped, {st.malformed:,} malformed, {st.fragments:,} IP fragments; "
+        f"{st.lines:,} points to {sink.describe()}",
+        highlight=False,
+    )
+    for rep in reports:
+        rs = rep.stats
+        notes = []
+        if rs.damaged:
+            notes.append(f"damaged, rest of file skipped: {rs.damaged}")
+        if rs.truncated_tail:
+            notes.append(f"cut short: last {rs.truncated_tail} bytes are an incomplete record")
+        if rs.skipped_blocks:
+            notes.append(f"{rs.skipped_blocks} unknown pcapng blocks skipped")
+        if rep.unsupported_links:
+            notes.append(f"link types {rep.unsupported_links} not supported, their packets skipped")
+        if gateway.aggregator.late_packets:
+            notes.append(f"{gateway.aggregator.late_packets} late packets counted in the oldest open bin")
+        for note in notes:
+            out.print(f"[yellow]{rep.path}[/]: {note}", highlight=False)
