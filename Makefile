@@ -50,9 +50,10 @@ test: deps lint typecheck pytest
 
 demo: deps
 	@mkdir -p $(DEMO_DIR)
-	$(BIN)/python -m gateway.samples.lab $(DEMO_DIR)/lab.pcap
+	$(BIN)/python -m gateway.samples.lab $(DEMO_DIR)/lab.pcap --labels $(DEMO_DIR)/labels.yaml
 	@scripts/influxd-local start $(DEMO_DIR)/influxdb $(DEMO_PORT) >/dev/null
 	@printf 'state_dir: %s/state\ninfluxdb:\n  url: http://127.0.0.1:%s\n  database: mouchard\n' "$(CURDIR)/$(DEMO_DIR)" $(DEMO_PORT) > $(DEMO_DIR)/mouchard.yaml
+	@cat $(DEMO_DIR)/labels.yaml >> $(DEMO_DIR)/mouchard.yaml
 	$(BIN)/mouchard replay $(DEMO_DIR)/lab.pcap --config $(DEMO_DIR)/mouchard.yaml
 	@echo
 	@echo "The data is in InfluxDB on 127.0.0.1:$(DEMO_PORT), database 'mouchard'. Look at it with:"

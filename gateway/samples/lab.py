@@ -136,7 +136,7 @@ TV = Device(
 )  # fmt: skip
 PLUG = Device(
     label="Desk Plug", mac="50:c7:bf:a1:3c:5e", ipv4="192.168.1.42", hostname="HS110",
-    vendor_class="udhcp 1.19.4", vendor="TP-Link", kind="smart_plug", model="Kasa HS110", wifi=True,
+    vendor_class="udhcp 1.19.4", vendor="TP-Link", kind="plug", model="Kasa HS110", wifi=True,
 )  # fmt: skip
 PHONE = Device(  # a randomised (locally administered) MAC, as Android uses by default
     label="Pixel", mac="a6:83:e7:2c:5b:10", ipv4="192.168.1.57", hostname="Pixel-7",
@@ -145,7 +145,7 @@ PHONE = Device(  # a randomised (locally administered) MAC, as Android uses by d
 )  # fmt: skip
 NEST = Device(
     label="Kitchen", mac="f4:f5:d8:6b:02:9e", ipv4="192.168.1.64", hostname="Google-Nest-Mini",
-    vendor_class="dhcpcd-6.8.2", vendor="Google", kind="speaker", model="Nest Mini", wifi=True,
+    vendor_class="dhcpcd-6.8.2", vendor="Google", kind="voice_assistant", model="Nest Mini", wifi=True,
     ipv6_iid="f6f5:d8ff:fe6b:29e",
 )  # fmt: skip
 DEVICES = (ECHO, TV, PLUG, PHONE, NEST)
@@ -1183,6 +1183,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=VlanMode.NONE.value,
         help="trunk: 802.1Q and QinQ tags (Ethernet only)",
     )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        metavar="YAML",
+        help="also write the lab's own labels of its devices (a `devices:` configuration section) to YAML",
+    )
     arguments = parser.parse_args(argv)
     if arguments.seconds < 40:
         parser.error("--seconds must be at least 40: every object joins the LAN in the first 35 s")
@@ -1209,7 +1215,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{device.mac:<17} {device.name:<15} {device.ipv4:<13} {device.bytes_sent:>10} "
             f"{device.bytes_received:>10} {device.packets_sent:>8} {device.packets_received:>8}"
         )
+    if arguments.labels:
+        arguments.labels.write_text(labels_yaml(summary), encoding="utf-8")
     return 0
+
+
+def labels_yaml(summary: LabSummary) -> str:
+    """The `devices:` section a lab would write for these objects (names as their owners gave them)."""
+    lines = ["devices:"]
+    for d in summary.devices:
+        fields = {"name": d.name, "kind": d.kind, "vendor": d.vendor, "model": d.model}
+        body = ", ".join(f'{k}: "{v}"' for k, v in fields.items() if v)
+        lines.append(f'  "{d.mac}": {{{body}}}')
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
