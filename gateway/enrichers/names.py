@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from gateway.aggregators.grouping import key_hash, key_hash_one
 from gateway.aggregators.traffic import KIND_IP, KIND_MAC
-from gateway.parsers.dns import parse_dns_query, parse_dns_response, parse_dns_tcp
+from gateway.parsers.dns import DnsAnswer, parse_dns_query, parse_dns_response, parse_dns_tcp
 from gateway.parsers.headers import IPPROTO_TCP, IPPROTO_UDP, Headers
 from gateway.parsers.http import parse_http_host
 from gateway.parsers.packed import gather_u32
@@ -49,6 +49,8 @@ MAX_DNS_NAMES = 200_000
 MAX_FLOW_NAMES = 200_000
 # ClientHellos being reassembled across TCP segments at once; each holds at most 16 KiB.
 MAX_PENDING_HELLOS = 1024
+# Parsed DNS answers kept by their bytes (an answer is at most 64 KiB, usually ~100 bytes).
+MAX_DNS_CACHE = 4096
 # Devices flagged as resolving on their own; as many as devices can be tracked.
 MAX_FLAGGED = 10_000
 # Interned name strings; a flood of random names clears the table (names are re-learned).
@@ -172,6 +174,7 @@ class Namer:
         self.quic = QuicInitialReassembler()
         self.pending: dict[int, HelloReassembler] = {}
         self.queries: list[tuple[int, int, int, int, str]] = []  # (ts_s, kind, hi, lo, qname)
+        self._dns_cache: dict[bytes, DnsAnswer | None] = {}
 
     def observe(self, batch: PacketBatch, h: Headers) -> None:
         dot = h.is_ip & ~h.malformed & (h.proto == IPPROTO_TCP) & (h.dport == DOT_PORT)
@@ -209,7 +212,7 @@ class Namer:
     def _dns(self, batch: PacketBatch, h: Headers, udp: B, tcp: B) -> None:
         for i in _indices((udp | tcp) & (h.sport == 53)):
             data = _payload(batch, h, i)
-            answer = parse_dns_response(data) if udp[i] else parse_dns_tcp(data)
+            answer = self._dns_answer(data) if udp[i] else parse_dns_tcp(data)
             if answer is None:
                 self.stats.unparsed += 1
                 continue
@@ -225,6 +228,17 @@ class Namer:
                 self.stats.dns_queries += 1
                 kind, hi, lo = _sender(h, i)
                 self.queries.append((int(batch.ts_ns[i] // 1_000_000_000), kind, hi, lo, qname))
+
+    def _dns_answer(self, data: bytes) -> DnsAnswer | None:
+        """Devices re-ask the same names all day: the same answer (bar its id) is parsed once."""
+        key = data[2:]
+        found = self._dns_cache.get(key)
+        if found is None:
+            found = parse_dns_response(data)
+            if len(self._dns_cache) >= MAX_DNS_CACHE:
+                self._dns_cache.clear()
+            self._dns_cache[key] = found
+        return found
 
     def _hellos(self, batch: PacketBatch, h: Headers, hello: B, tcp: B) -> None:
         if self.pending:

@@ -141,6 +141,17 @@ class HelloReassembler:
 
 def parse_client_hello(data: bytes) -> ClientHello | None:
     """The ClientHello at the start of a TCP stream (TLS records), or None if absent or incomplete."""
+    # The usual case, one record holding the whole hello, without the reassembler's bookkeeping.
+    if len(data) >= _RECORD_HEADER + _HANDSHAKE_HEADER and data[0] == CONTENT_HANDSHAKE and data[1] == 3:
+        record = int.from_bytes(data[3:5], "big")
+        hello = int.from_bytes(data[6:9], "big")
+        if (
+            0 < record <= MAX_RECORD_LENGTH
+            and hello + _HANDSHAKE_HEADER <= record <= len(data) - _RECORD_HEADER
+        ):
+            return parse_client_hello_handshake(
+                data[_RECORD_HEADER : _RECORD_HEADER + _HANDSHAKE_HEADER + hello]
+            )
     return HelloReassembler().feed(data)
 
 
