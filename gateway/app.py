@@ -17,6 +17,8 @@ from gateway.aggregators.traffic import KIND_MAC, TrafficAggregator, TrafficRows
 from gateway.config import Config
 from gateway.enrichers.destinations import DestinationTagger
 from gateway.enrichers.devices import DeviceTracker, mac_int
+from gateway.enrichers.evidence import Evidence, EvidenceCollector
+from gateway.enrichers.identity import Identity, ProfileMatcher, identify
 from gateway.enrichers.lan import Lan
 from gateway.enrichers.macvendor import MacVendorDB
 from gateway.enrichers.names import Namer
@@ -24,7 +26,8 @@ from gateway.enrichers.orgs import OrgDB
 from gateway.parsers.dhcp import parse_dhcp
 from gateway.parsers.headers import IPPROTO_ICMPV6, IPPROTO_UDP, Headers, decode
 from gateway.parsers.ndp import ICMPV6_ROUTER_ADVERTISEMENT, parse_router_advertisement
-from gateway.sinks.lineproto import tag_set
+from gateway.sinks.inventory import DeviceRecord, Inventory
+from gateway.sinks.lineproto import field_string, tag_set
 from gateway.sources.capfile import PacketBatch
 
 I64 = npt.NDArray[np.int64]
@@ -60,6 +63,8 @@ class DeviceInfo:
     name: str  # the device tag: a MAC, or ip:<address>
     tags: str  # ``,device=...,vendor=...`` (line protocol)
     maker: str | None  # organisation key of its maker, for first-party attribution
+    identity: Identity
+    version: int  # the evidence version it was built from
 
 
 @dataclass(slots=True)
@@ -72,9 +77,18 @@ class DeviceTotals:
 
 
 class Gateway:
-    def __init__(self, cfg: Config, sink: LineSink) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        sink: LineSink,
+        inventory: Inventory | None = None,
+        profiles: ProfileMatcher | None = None,
+    ) -> None:
         self.cfg = cfg
         self.sink = sink
+        self.inventory = inventory
+        self.profiles = profiles
+        self.evidence = EvidenceCollector()
         self.lan = Lan(cfg.lan.networks)
         self.devices = DeviceTracker(self.lan, cfg.lan.router_macs)
         self.aggregator = TrafficAggregator(cfg.aggregation.interval_s)
@@ -94,6 +108,7 @@ class Gateway:
         self._router_adverts(batch, h)  # first: the prefixes it announces are LAN for this batch too
         src_lan = self.lan.is_lan(h.src_hi, h.src_lo)
         self._dhcp(batch, h)
+        self.evidence.observe(batch, h, src_lan)
         self.namer.observe(batch, h)
         self.devices.observe(h, src_lan)
         self.aggregator.add(batch.ts_ns, h, batch.wirelen)
@@ -103,6 +118,41 @@ class Gateway:
     def finish(self) -> None:
         self._emit(self.aggregator.flush(final=True, namer=self.namer.table.name_rows))
         self._emit_dns(final=True)
+        self.update_inventory()
+
+    def identities(self) -> dict[str, Identity]:
+        """The devices seen so far, by device tag."""
+        return {info.name: info.identity for info in self._device_info.values()}
+
+    def update_inventory(self) -> list[str]:
+        """Store the devices seen, write the ``device`` measurement and ``new_device`` events."""
+        records = []
+        for key, info in self._device_info.items():
+            ev = self.evidence.get(key)
+            ident = info.identity
+            first, last = (ev.first_seen, ev.last_seen) if ev and ev.first_seen else (0, 0)
+            records.append(
+                DeviceRecord(
+                    info.name,
+                    ident.name,
+                    ident.kind,
+                    ident.vendor,
+                    ident.model,
+                    ident.profile,
+                    ident.ip,
+                    ident.services,
+                    first,
+                    last,
+                )
+            )
+        new = self.inventory.upsert(records) if self.inventory is not None else []
+        lines = [_device_line(r) for r in records]
+        by_id = {r.id: r for r in records}
+        lines += [_new_device_line(by_id[d]) for d in new]
+        if lines:
+            self.stats.lines += len(lines)
+            self.sink.write(lines)
+        return new
 
     def encrypted_dns_devices(self) -> set[str]:
         """Devices seen resolving on their own (DNS over TLS, or HTTPS to a public resolver)."""
@@ -188,21 +238,21 @@ class Gateway:
             return None
         key = (kind, hi, lo)
         info = self._device_info.get(key)
-        if info is None:
-            info = self._device_info[key] = self._identify(kind, hi, lo)
+        ev = self.evidence.get(key)
+        version = ev.version if ev is not None else -1
+        if info is None or info.version != version:
+            info = self._device_info[key] = self._identify(key, ev, version)
         return info
 
-    def _identify(self, kind: int, hi: int, lo: int) -> DeviceInfo:
-        """The lab's label first, else the MAC's registered vendor (never for a randomised MAC)."""
+    def _identify(self, key: tuple[int, int, int], ev: Evidence | None, version: int) -> DeviceInfo:
+        """Label, mDNS/DHCP evidence, profile and MAC vendor, strongest first (see enrichers/identity)."""
+        kind, hi, lo = key
         name = self.devices.key_text(kind, hi, lo)
-        tags = {"device": name}
         label = self._labels.get(lo) if kind == KIND_MAC else None
-        if label is not None:
-            tags.update(device_name=label.name or "", kind=label.kind or "", vendor=label.vendor or "")
-        if kind == KIND_MAC and not tags.get("vendor"):
-            tags["vendor"] = self.vendors.lookup(name) or ""
-        maker = self.orgs.maker_key(tags.get("vendor") or None)
-        return DeviceInfo(name, tag_set(tags), maker)
+        mac_vendor = self.vendors.lookup(name) if kind == KIND_MAC else None
+        ident = identify(name, label, ev, mac_vendor, self.profiles, self.orgs.maker_key)
+        tags = {"device": name, "device_name": ident.name, "kind": ident.kind, "vendor": ident.vendor}
+        return DeviceInfo(name, tag_set(tags), ident.maker, ident, version)
 
     def _emit(self, rows: TrafficRows | None) -> None:
         """Write flushed rows of devices as line protocol; rows of non-devices are dropped here."""
@@ -298,3 +348,25 @@ def _merge_same_series(
         summed = np.bincount(inverse, weights=getattr(rows, name), minlength=len(first))
         setattr(merged, name, summed.astype(np.int64))
     return merged, device[first], dest[first]
+
+
+def _device_line(r: DeviceRecord) -> str:
+    fields = ",".join(
+        [
+            *(
+                f"{k}={field_string(v)}"
+                for k, v in (("name", r.name), ("kind", r.kind), ("vendor", r.vendor))
+            ),
+            *(f"{k}={field_string(v)}" for k, v in (("model", r.model), ("ip", r.ip))),
+            f"services={field_string(','.join(r.services))}",
+            f"first_seen={r.first_seen}i,last_seen={r.last_seen}i",
+        ]
+    )
+    return f"device{tag_set({'device': r.id})} {fields} {r.last_seen}000000000"
+
+
+def _new_device_line(r: DeviceRecord) -> str:
+    what = " ".join(x for x in (r.vendor, r.model or r.kind) if x) or "unknown maker"
+    text = f"New device: {r.name or r.id} ({what})"
+    tags = tag_set({"device": r.id, "type": "new_device"})
+    return f'event{tags} text={field_string(text)},host="",bytes=0i {r.first_seen}000000000'

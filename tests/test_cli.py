@@ -16,6 +16,15 @@ SAMPLE = CAPTURES / "zeek" / "tls_chrome-34-google.pcap"
 needs_captures = pytest.mark.skipif(not CAPTURES.is_dir(), reason="shared/captures absent")
 
 
+@pytest.fixture(autouse=True)
+def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Commands run without --config read MOUCHARD_CONFIG: a state_dir of the test's own."""
+    cfg = tmp_path / "default.yaml"
+    cfg.write_text(f"state_dir: {tmp_path}/state\n")
+    monkeypatch.setenv("MOUCHARD_CONFIG", str(cfg))
+    return tmp_path / "state"
+
+
 def mouchard(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway", *args],
@@ -60,7 +69,7 @@ def test_not_a_capture_exits_2_naming_it(tmp_path: Path, content: bytes) -> None
 def test_stdout_output_is_line_protocol_and_table_goes_to_stderr() -> None:
     done = mouchard("replay", str(SAMPLE), "--output", "-")
     assert done.returncode == 0, done.stderr
-    assert all(line.startswith(("traffic,device=", "dns,device=")) for line in done.stdout.splitlines())
+    assert all(line.startswith(("traffic,", "dns,", "device,", "event,")) for line in done.stdout.splitlines())
     assert totals(done.stdout) == {"a8:20:66:48:ca:51": mac_totals(SAMPLE)["a8:20:66:48:ca:51"]}
     assert "a8:20:66:48:ca:51" in done.stderr  # the device table
 
@@ -117,3 +126,27 @@ def test_config_check_prints_effective_config(tmp_path: Path) -> None:
     done = mouchard("config", "check", "--config", str(cfg))
     assert done.returncode == 0, done.stderr
     assert "gateway_id: fablab" in done.stdout
+
+
+@needs_captures
+def test_replay_fills_the_inventory_that_devices_lists(private_state: Path) -> None:
+    import json
+
+    assert mouchard("replay", str(SAMPLE), "--output", "/dev/null").returncode == 0
+    listed = mouchard("devices", "--json")
+    assert listed.returncode == 0, listed.stderr
+    devices = json.loads(listed.stdout)
+    assert [d["id"] for d in devices] == ["a8:20:66:48:ca:51"]
+    assert devices[0]["vendor"] == "Apple"
+    assert devices[0]["ip"] == "192.168.4.149"
+    assert (private_state / "inventory.sqlite3").exists()
+
+
+def test_unwritable_state_dir_exits_2_saying_what_to_do(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {blocker}/state\n")
+    done = mouchard("replay", str(SAMPLE), "--config", str(cfg), "--output", "/dev/null")
+    assert done.returncode == 2
+    assert "state_dir" in done.stderr

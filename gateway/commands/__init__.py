@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from gateway.commands import config_cmd, replay_cmd
+from gateway.commands import config_cmd, devices_cmd, discover_cmd, replay_cmd
 from gateway.commands.common import Subparsers
 
 Register = Callable[[Subparsers, argparse.ArgumentParser], None]
@@ -17,4 +17,6 @@ Register = Callable[[Subparsers, argparse.ArgumentParser], None]
 COMMANDS: dict[str, Register] = {
     "replay": replay_cmd.register,
     "config": config_cmd.register,
+    "devices": devices_cmd.register,
+    "discover": discover_cmd.register,
 }

@@ -15,6 +15,7 @@ from gateway.commands.common import console
 from gateway.config import Config
 from gateway.replay import FileReport, check_readable, replay_files
 from gateway.sinks.influxdb import InfluxError, InfluxV1Sink
+from gateway.sinks.inventory import Inventory, InventoryError
 from gateway.sinks.lineproto import LineFileSink
 from gateway.sources.capfile import CaptureError
 
@@ -54,7 +55,12 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
             err.print(f"{exc}\nStart InfluxDB, fix influxdb.url in the configuration, or use --output FILE.")
             return EXIT_FAILED
         sink = influx
-    gateway = Gateway(cfg, sink)
+    try:
+        inventory = Inventory.in_state_dir(cfg.state_dir)
+    except InventoryError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        return EXIT_BAD_INPUT
+    gateway = Gateway(cfg, sink, inventory=inventory)
     show = not args.quiet
     try:
         reports = _replay_with_progress(gateway, args.files, err if show else None)
@@ -66,6 +72,7 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
         return EXIT_FAILED
     finally:
         sink.close()
+        inventory.close()
     if show:
         out = err if args.output == "-" else console()
         _print_reports(out, reports, gateway, sink)
@@ -87,13 +94,13 @@ def _print_reports(out: Console, reports: list[FileReport], gateway: Gateway, si
     table = Table(title="Devices", title_justify="left")
     for col in ("device", "name", "bytes out", "bytes in", "packets", "destinations", "own DNS"):
         table.add_column(col, justify="right" if col not in ("device", "name", "own DNS") else "left")
-    labels = gateway.cfg.devices
+    identities = gateway.identities()
     own_dns = gateway.encrypted_dns_devices()
     for device, t in sorted(gateway.totals.items(), key=lambda kv: -(kv[1].bytes_out + kv[1].bytes_in)):
-        label = labels.get(device)
+        ident = identities.get(device)
         table.add_row(
             device,
-            (label.name or "") if label else "",
+            ident.name if ident else "",
             f"{t.bytes_out:,}",
             f"{t.bytes_in:,}",
             f"{t.packets_out + t.packets_in:,}",

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.aggregators.grouping import key_hash, key_hash_one
-from gateway.aggregators.traffic import KIND_IP, KIND_MAC
+from gateway.enrichers.packetkeys import payload, receiver, sender
 from gateway.parsers.dns import DnsAnswer, parse_dns_query, parse_dns_response, parse_dns_tcp
 from gateway.parsers.headers import IPPROTO_TCP, IPPROTO_UDP, Headers
 from gateway.parsers.http import parse_http_host
@@ -179,7 +179,7 @@ class Namer:
     def observe(self, batch: PacketBatch, h: Headers) -> None:
         dot = h.is_ip & ~h.malformed & (h.proto == IPPROTO_TCP) & (h.dport == DOT_PORT)
         for i in _indices(dot):
-            self.table.flag_encrypted_dns(_sender(h, i))
+            self.table.flag_encrypted_dns(sender(h, i))
         ok = h.is_ip & ~h.malformed & ~h.later_fragment & (h.payload_len > 0)
         if not ok.any():
             return
@@ -193,7 +193,7 @@ class Namer:
         self._hellos(batch, h, hello, tcp)
         http = tcp & np.isin(first, METHOD_WORDS)
         for i in _indices(http):
-            host = parse_http_host(_payload(batch, h, i))
+            host = parse_http_host(payload(batch, h, i))
             if host is None:
                 self.stats.unparsed += 1
                 continue
@@ -204,29 +204,29 @@ class Namer:
             version = gather_u32(batch.buf, np.minimum(h.payload + 1, limit))
             quic &= np.isin(version, QUIC_VERSIONS)
         for i in _indices(quic):
-            found = self.quic.feed(_payload(batch, h, i))
+            found = self.quic.feed(payload(batch, h, i))
             if found is not None:
                 self.stats.quic_initials += 1
                 self._hello(h, i, found, SOURCE_QUIC)
 
     def _dns(self, batch: PacketBatch, h: Headers, udp: B, tcp: B) -> None:
         for i in _indices((udp | tcp) & (h.sport == 53)):
-            data = _payload(batch, h, i)
+            data = payload(batch, h, i)
             answer = self._dns_answer(data) if udp[i] else parse_dns_tcp(data)
             if answer is None:
                 self.stats.unparsed += 1
                 continue
             self.stats.dns_answers += 1
-            kind, hi, lo = _receiver(h, i)
+            kind, hi, lo = receiver(h, i)
             for address, _owner in answer.addresses:
                 a_hi, a_lo = address_key(address)
                 key = key_hash_one((kind, hi, lo, a_hi, a_lo))
                 self.table.add_dns(key, answer.qname)
         for i in _indices(udp & (h.dport == 53)):
-            qname = parse_dns_query(_payload(batch, h, i))
+            qname = parse_dns_query(payload(batch, h, i))
             if qname is not None:
                 self.stats.dns_queries += 1
-                kind, hi, lo = _sender(h, i)
+                kind, hi, lo = sender(h, i)
                 self.queries.append((int(batch.ts_ns[i] // 1_000_000_000), kind, hi, lo, qname))
 
     def _dns_answer(self, data: bytes) -> DnsAnswer | None:
@@ -249,7 +249,7 @@ class Namer:
             return
         seg_keys = _segment_keys(h, idx).tolist()
         for i, seg_key in zip(idx.tolist(), seg_keys, strict=True):
-            data = _payload(batch, h, i)
+            data = payload(batch, h, i)
             pending = self.pending.get(seg_key)
             if pending is not None:
                 found = pending.feed(data)
@@ -271,13 +271,13 @@ class Namer:
         if name is None or _is_ip_literal(name):
             return
         if name in ENCRYPTED_DNS_NAMES:
-            self.table.flag_encrypted_dns(_sender(h, i))
+            self.table.flag_encrypted_dns(sender(h, i))
         if hello.ech and name in ECH_PUBLIC_NAMES:
             source = SOURCE_ECH  # the real name is encrypted; the outer, public name is all we see
         self._name_flow(h, i, name, source)
 
     def _name_flow(self, h: Headers, i: int, name: str, source: int) -> None:
-        kind, hi, lo = _sender(h, i)
+        kind, hi, lo = sender(h, i)
         cols = [
             kind,
             hi,
@@ -297,23 +297,6 @@ class Namer:
 
 def _indices(mask: B) -> Iterator[int]:
     return iter(np.flatnonzero(mask).tolist()) if mask.any() else iter(())
-
-
-def _payload(batch: PacketBatch, h: Headers, i: int) -> bytes:
-    start = int(h.payload[i] - batch.offset[i])
-    return batch.payload(i, start, start + int(h.payload_len[i]))
-
-
-def _sender(h: Headers, i: int) -> tuple[int, int, int]:
-    if h.has_mac[i]:
-        return KIND_MAC, 0, int(h.src_mac[i])
-    return KIND_IP, int(h.src_hi[i]), int(h.src_lo[i])
-
-
-def _receiver(h: Headers, i: int) -> tuple[int, int, int]:
-    if h.has_mac[i]:
-        return KIND_MAC, 0, int(h.dst_mac[i])
-    return KIND_IP, int(h.dst_hi[i]), int(h.dst_lo[i])
 
 
 def _segment_keys(h: Headers, sel: B | I64) -> U64:
