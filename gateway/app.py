@@ -115,10 +115,37 @@ class Gateway:
         self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
         self._emit_dns(final=False)
 
+    def tick(self, now_ns: int) -> None:
+        """Live gateway, about once a second: write the bins that are complete by the clock."""
+        self.aggregator.advance(now_ns)
+        self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
+        self._emit_dns(final=False)
+
     def finish(self) -> None:
         self._emit(self.aggregator.flush(final=True, namer=self.namer.table.name_rows))
         self._emit_dns(final=True)
         self.update_inventory()
+
+    def reload_labels(self, cfg: Config) -> None:
+        """SIGHUP: the lab's labels may have changed; identities are rebuilt on the next write."""
+        self._labels = {mac_int(mac): label for mac, label in cfg.devices.items()}
+        self._device_info.clear()
+
+    def self_metrics(self, now_ns: int, extra: dict[str, int]) -> None:
+        """The ``mouchard`` measurement: what the gateway itself counted (packets, drops...)."""
+        st = self.stats
+        fields = {
+            "packets": st.packets,
+            "ip_packets": st.ip_packets,
+            "malformed": st.malformed,
+            "non_ip": st.non_ip,
+            **extra,
+        }
+        text = ",".join(f"{k}={v}i" for k, v in fields.items())
+        line = (
+            f"mouchard{tag_set({'gateway': self.cfg.gateway_id})} {text} {now_ns // 1_000_000_000}000000000"
+        )
+        self.sink.write([line])
 
     def identities(self) -> dict[str, Identity]:
         """The devices seen so far, by device tag."""

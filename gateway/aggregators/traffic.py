@@ -133,6 +133,10 @@ class TrafficAggregator:
                 self.partials[b] = [_merge(pending)]
         self.watermark = max(self.watermark, high)
 
+    def advance(self, now_ns: int) -> None:
+        """Live capture: time passes even without packets, so bins of an idle lab get written too."""
+        self.watermark = max(self.watermark, now_ns // self.interval_ns)
+
     def flush(self, final: bool = False, namer: Namer | None = None) -> TrafficRows | None:
         """Rows of every bin old enough to be complete (all bins when ``final``).
 

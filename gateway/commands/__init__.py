@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from gateway.commands import config_cmd, devices_cmd, discover_cmd, replay_cmd
+from gateway.commands import config_cmd, devices_cmd, discover_cmd, replay_cmd, run_cmd
 from gateway.commands.common import Subparsers
 
 Register = Callable[[Subparsers, argparse.ArgumentParser], None]
 
 COMMANDS: dict[str, Register] = {
+    "run": run_cmd.register,
     "replay": replay_cmd.register,
     "config": config_cmd.register,
     "devices": devices_cmd.register,

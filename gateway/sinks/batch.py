@@ -77,3 +77,48 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class LineBuffer:
+    """Lines waiting to be cut into batches by size (``batch_size``) and age (``flush_interval_s``).
+
+    Not thread-safe: its owner locks. Each batch is stamped with the arrival time of its first line,
+    so batches cut by different paths (sent, or spooled) still sort in the order the lines came.
+    """
+
+    def __init__(self, batch_size: int, flush_interval_s: float) -> None:
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self._lines: list[str] = []
+        self._since = 0.0  # monotonic arrival of the oldest line, for its age
+        self._since_ns = 0  # wall-clock arrival of the oldest line, for the stamp
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def add(self, lines: Sequence[str]) -> None:
+        if not self._lines:
+            self._since, self._since_ns = time.monotonic(), time.time_ns()
+        self._lines.extend(lines)
+
+    def due(self) -> bool:
+        """A full batch is there, or the oldest line has waited ``flush_interval_s``."""
+        return len(self._lines) >= self.batch_size or (bool(self._lines) and self.wait_s() == 0)
+
+    def wait_s(self) -> float | None:
+        """Seconds until the oldest line is due by age; None when empty."""
+        if not self._lines:
+            return None
+        return max(0.0, self._since + self.flush_interval_s - time.monotonic())
+
+    def cut(self, everything: bool = False) -> list[Batch]:
+        """Full batches, plus the rest when ``everything`` or when it is due by age."""
+        size, lines = self.batch_size, self._lines
+        end = len(lines) if everything or self.wait_s() == 0 else len(lines) // size * size
+        batches = [
+            Batch.of(lines[i : min(i + size, end)], self._since_ns + n)
+            for n, i in enumerate(range(0, end, size))
+        ]
+        self._lines = lines[end:]
+        self._since_ns += len(batches)  # what is left arrived after the batches cut
+        return batches

@@ -1,35 +1,104 @@
-"""InfluxDB 1.x HTTP API (``/write`` and ``/query``), line protocol in batches.
+"""InfluxDB 1.x HTTP API (``/write`` and ``/query``): typed errors, set-up, and one write of a batch.
 
-Errors say whether a retry makes sense (``retryable``): connection failures, 5xx and 429 do;
-400 (a bad point) and 401/403/404 (a set-up problem) do not.
+Errors are told apart by type, never by message: `InfluxUnavailable` (connection refused or reset,
+timeouts, 5xx, 429 with its Retry-After) is worth retrying; `InfluxSetupError` (401, 403, a database
+that does not exist and cannot be created, a TLS failure) needs the user. A 400 is neither: InfluxDB
+wrote the good points of the batch and refused the bad ones, so `send` returns how many it refused
+(`Delivered.dropped`) and the batch must not be sent again.
+
+Retries, batching and the spool live in `gateway.sinks.reliable`; this module makes single requests.
 """
 
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
+import re
+import threading
+from collections.abc import Callable
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import urllib3
 
 from gateway.config import InfluxConfig
+from gateway.sinks.batch import Batch, Delivered, parse_retry_after
+
+# Retention of the policy created when influxdb.retention_policy names one that does not exist.
+RETENTION_DURATION = "30d"
+# Characters of a server's error message quoted in ours (enough for a field type conflict).
+_QUOTE_MAX = 300
+_BAD_POINTS = frozenset({400, 422})  # 422: InfluxDB 2.x's answer to a field type conflict
+_TOO_LARGE = 413
+_DROPPED = re.compile(rb"dropped=(\d+)")
+_UNPARSABLE = b"unable to parse '"
 
 
 class InfluxError(Exception):
     """A failed request to InfluxDB; ``retryable`` tells whether trying again can help."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
-        self.retryable = retryable
         self.status = status
 
 
-class InfluxV1Sink:
-    """Posts line protocol to ``/write`` in batches of ``batch_size`` lines."""
+class InfluxUnavailable(InfluxError):  # noqa: N818 - the name says what it means to the caller
+    """InfluxDB cannot take writes now (down, restarting, overloaded); retry later, spool meanwhile."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class InfluxSetupError(InfluxError):
+    """Credentials, permissions, database, URL or certificate: the user must change something."""
+
+
+def safe_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def quote_answer(body: bytes) -> str:
+    """A server's answer as a short single line for a message."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        text = str(data.get("error") or data.get("message") or text)
+    return " ".join(text.split())[:_QUOTE_MAX]
+
+
+def rejected_points(body: bytes, points: int) -> int:
+    """How many points of a batch a 400 answer says were refused.
+
+    InfluxDB 1.x and 2.x end a partial write with ``dropped=N`` (field type conflicts) and list each
+    unparsable line as ``unable to parse '...'``; the good points were written. The text is read only
+    to count, never to decide what to do. When the answer says neither, the whole batch counts.
+    """
+    m = _DROPPED.search(body)
+    counted = (int(m.group(1)) if m else 0) + body.count(_UNPARSABLE)
+    return min(points, counted) if counted else points
+
+
+class InfluxV1Client:
+    """Single requests to an InfluxDB 1.x HTTP API: set-up, writes of whole batches, queries."""
 
     def __init__(self, cfg: InfluxConfig) -> None:
         self.cfg = cfg
         self.url = cfg.url.rstrip("/")
-        self.points = 0
+        self._where = safe_url(self.url)
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(total=cfg.timeout_s),
             retries=False,
@@ -39,63 +108,177 @@ class InfluxV1Sink:
         if cfg.username:
             password = cfg.password.get_secret_value() if cfg.password else ""
             self._headers = urllib3.make_headers(basic_auth=f"{cfg.username}:{password}")
+        self._write_params = {"db": cfg.database, "precision": "ns"}
+        if cfg.retention_policy:
+            self._write_params["rp"] = cfg.retention_policy
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"InfluxV1Client(url={self._where!r}, database={self.cfg.database!r})"
 
     def describe(self) -> str:
-        return f"InfluxDB {self.url} database {self.cfg.database}"
+        rp = f", retention policy {self.cfg.retention_policy}" if self.cfg.retention_policy else ""
+        return f"InfluxDB {self._where} database {self.cfg.database}{rp} (/write)"
 
-    def _request(self, method: str, path: str, params: dict[str, str], body: bytes | None = None) -> bytes:
-        url = f"{self.url}{path}?{urlencode(params)}"
+    def close(self) -> None:
+        self._http.clear()
+
+    # ------------------------------------------------------------------ writing
+
+    def send(self, batch: Batch) -> Delivered:
+        """Write one batch; returns how many points InfluxDB refused (bad points), raises otherwise."""
+        if not self._prepared:
+            self.prepare()
+        status, body, retry_after = self._post("/write", self._write_params, batch.body)
+        if status < 300:
+            return Delivered()
+        if status in _BAD_POINTS:
+            return Delivered(rejected_points(body, batch.points), quote_answer(body))
+        if status == _TOO_LARGE and batch.points > 1:
+            return _send_halves(self.send, batch)
+        if status == 404:
+            self._prepared = False  # the database went away: create it again before the next try
+            raise InfluxUnavailable(f"InfluxDB at {self._where}: {quote_answer(body)}", status=status)
+        raise self._error(status, body, retry_after, "write")
+
+    def probe(self) -> bool:
+        """True when InfluxDB answers its ``/ping``."""
         try:
-            resp = self._http.request(method, url, body=body, headers=self._headers)
-        except urllib3.exceptions.HTTPError as exc:
-            raise InfluxError(
-                f"cannot reach InfluxDB at {self.url}: {type(exc).__name__}", retryable=True
+            resp = self._http.request("GET", f"{self.url}/ping", headers=self._headers)
+        except urllib3.exceptions.HTTPError:
+            return False
+        return bool(resp.status < 300)
+
+    # ------------------------------------------------------------------ set-up
+
+    def prepare(self) -> None:
+        """Create the database (and the retention policy) if permitted, else say what to create.
+
+        Raises InfluxSetupError when the user must act, InfluxUnavailable when InfluxDB is not there.
+        """
+        with self._prepare_lock:
+            if self._prepared:
+                return
+            self._ensure_database()
+            if self.cfg.retention_policy:
+                self._ensure_retention_policy()
+            self._prepared = True
+
+    def _ensure_database(self) -> None:
+        db = self.cfg.database
+        try:
+            self.query(f"CREATE DATABASE {_ident(db)}")
+        except InfluxSetupError as exc:
+            if exc.status != 403 or db in self._databases():
+                raise
+            raise InfluxSetupError(
+                f"InfluxDB at {self._where}: database '{db}' does not exist and user '{self.cfg.username}' "
+                f"may not create it. Ask an admin to run: CREATE DATABASE {_ident(db)}; "
+                f"GRANT WRITE ON {_ident(db)} TO {_ident(self.cfg.username)}",
+                status=exc.status,
             ) from None
-        if resp.status >= 300:
-            text = resp.data.decode("utf-8", "replace")[:300].strip()
-            retryable = resp.status >= 500 or resp.status == 429
-            raise InfluxError(
-                f"InfluxDB at {self.url} answered {resp.status}: {text}",
-                retryable=retryable,
-                status=resp.status,
-            )
-        return bytes(resp.data)
+
+    def _ensure_retention_policy(self) -> None:
+        db, rp = self.cfg.database, self.cfg.retention_policy
+        if rp in self._retention_policies():
+            return
+        duration = RETENTION_DURATION
+        statement = f"CREATE RETENTION POLICY {_ident(rp)} ON {_ident(db)} DURATION {duration} REPLICATION 1"
+        try:
+            self.query(statement)
+        except InfluxSetupError as exc:
+            raise InfluxSetupError(
+                f"InfluxDB at {self._where}: retention policy '{rp}' does not exist on '{db}' and cannot "
+                f"be created ({exc}). Ask an admin to run: {statement}",
+                status=exc.status,
+            ) from None
+
+    def _databases(self) -> set[str]:
+        return set(self._first_column(self.query("SHOW DATABASES")))
+
+    def _retention_policies(self) -> set[str]:
+        return set(self._first_column(self.query(f"SHOW RETENTION POLICIES ON {_ident(self.cfg.database)}")))
+
+    @staticmethod
+    def _first_column(results: list[dict[str, object]]) -> list[str]:
+        names: list[str] = []
+        for res in results:
+            for series in _as_list(res.get("series")):
+                if isinstance(series, dict):
+                    rows = _as_list(series.get("values"))
+                    names.extend(str(row[0]) for row in rows if isinstance(row, list) and row)
+        return names
+
+    # ------------------------------------------------------------------ queries
 
     def query(self, q: str, database: str | None = None) -> list[dict[str, object]]:
         """Run an InfluxQL statement; returns the result list (used for set-up and by tests)."""
         params = {"q": q}
         if database:
             params["db"] = database
-        data = json.loads(self._request("POST", "/query", params) or b"{}")
+        status, body, retry_after = self._post("/query", params, None)
+        if status >= 300:
+            raise self._error(status, body, retry_after, q.split(maxsplit=1)[0])
+        data = json.loads(body or b"{}")
         results: list[dict[str, object]] = data.get("results", [])
         for res in results:
             if "error" in res:
                 verb = q.split(maxsplit=1)[0]
-                raise InfluxError(f"InfluxDB refused {verb}: {res['error']}", retryable=False)
+                raise InfluxSetupError(f"InfluxDB at {self._where} refused {verb}: {res['error']}")
         return results
 
-    def ensure_database(self) -> None:
-        """Create the database if permitted (CREATE DATABASE is idempotent)."""
+    # ------------------------------------------------------------------ HTTP
+
+    def _post(self, path: str, params: dict[str, str], body: bytes | None) -> tuple[int, bytes, float | None]:
+        url = f"{self.url}{path}?{urlencode(params)}"
         try:
-            self.query(f'CREATE DATABASE "{self.cfg.database}"')
-        except InfluxError as exc:
-            if exc.retryable:
-                raise
-            raise InfluxError(
-                f"{exc}. Create the database yourself (influx -execute 'CREATE DATABASE {self.cfg.database}')"
-                " or give the user the right to",
-                retryable=False,
+            resp = self._http.request("POST", url, body=body, headers=self._headers)
+        except urllib3.exceptions.SSLError as exc:
+            raise InfluxSetupError(
+                f"TLS with InfluxDB at {self._where} failed ({type(exc).__name__}): check its certificate, "
+                "or set influxdb.verify_tls: false for a self-signed one on a trusted network"
             ) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise InfluxUnavailable(f"cannot reach InfluxDB at {self._where}: {type(exc).__name__}") from None
+        return resp.status, bytes(resp.data), parse_retry_after(resp.headers.get("Retry-After"))
 
-    def write(self, lines: list[str]) -> None:
-        size = self.cfg.batch_size
-        for i in range(0, len(lines), size):
-            chunk = lines[i : i + size]
-            params = {"db": self.cfg.database}
-            if self.cfg.retention_policy:
-                params["rp"] = self.cfg.retention_policy
-            self._request("POST", "/write", params, ("\n".join(chunk) + "\n").encode("utf-8"))
-            self.points += len(chunk)
+    def _error(self, status: int, body: bytes, retry_after: float | None, verb: str) -> InfluxError:
+        said = quote_answer(body)
+        if status == 429 or status >= 500:
+            return InfluxUnavailable(
+                f"InfluxDB at {self._where} answered {status} to {verb}: {said}",
+                status=status,
+                retry_after=retry_after,
+            )
+        return InfluxSetupError(
+            f"InfluxDB at {self._where} answered {status} to {verb}: {said}. {_setup_hint(status)}",
+            status=status,
+        )
 
-    def close(self) -> None:
-        self._http.clear()
+
+def _setup_hint(status: int) -> str:
+    if status == 401:
+        return (
+            "Check influxdb.username and the password (MOUCHARD_INFLUXDB_PASSWORD or influxdb.password_file)"
+        )
+    if status == 403:
+        return "Give the user WRITE on the database (GRANT WRITE ON <db> TO <user>)"
+    if status == 404:
+        return "Check influxdb.url: it must be the base URL of InfluxDB (e.g. http://127.0.0.1:8086)"
+    return "Check influxdb.url and the InfluxDB version (api: v1 needs /write and /query)"
+
+
+def _send_halves(send: Callable[[Batch], Delivered], batch: Batch) -> Delivered:
+    """A batch the server found too large, sent as two halves (recursively, down to one point)."""
+    results = [send(half) for half in batch.halves()]
+    return Delivered(sum(r.dropped for r in results), "; ".join(r.reason for r in results if r.reason))
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _ident(name: str) -> str:
+    """An InfluxQL identifier, double-quoted."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
