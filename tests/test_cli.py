@@ -69,7 +69,8 @@ def test_not_a_capture_exits_2_naming_it(tmp_path: Path, content: bytes) -> None
 def test_stdout_output_is_line_protocol_and_table_goes_to_stderr() -> None:
     done = mouchard("replay", str(SAMPLE), "--output", "-")
     assert done.returncode == 0, done.stderr
-    assert all(line.startswith(("traffic,", "dns,", "device,", "event,")) for line in done.stdout.splitlines())
+    measurements = {line.split(",", 1)[0] for line in done.stdout.splitlines()}
+    assert measurements <= {"traffic", "dns", "device", "event"}
     assert totals(done.stdout) == {"a8:20:66:48:ca:51": mac_totals(SAMPLE)["a8:20:66:48:ca:51"]}
     assert "a8:20:66:48:ca:51" in done.stderr  # the device table
 
