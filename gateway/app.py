@@ -115,6 +115,18 @@ class Gateway:
         self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
         self._emit_dns(final=False)
 
+    def process_flows(self, ts_ns: npt.NDArray[np.int64], flows: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Per-flow counters (router mode, conntrack) into the same bins as packets.
+
+        ``flows`` holds the aggregator's FLOW_KEYS columns but ``bin`` (device key from the LAN side,
+        remote, protocol, ports) and its VALUES (bytes and packets since the last reading, frame
+        lengths). Device keys from the LAN side of a connection count as devices that send.
+        """
+        macs = flows["dlo"][flows["kind"] == KIND_MAC]
+        self.devices.add_lan_senders(np.unique(macs).astype(np.uint64))
+        self.aggregator.add_flows(ts_ns, flows)
+        self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
+
     def tick(self, now_ns: int) -> None:
         """Live gateway, about once a second: write the bins that are complete by the clock."""
         self.aggregator.advance(now_ns)

@@ -121,7 +121,18 @@ class TrafficAggregator:
             "packets_out": np.concatenate([np.ones(ns, np.int64), np.zeros(nr, np.int64)]),
             "packets_in": np.concatenate([np.zeros(ns, np.int64), np.ones(nr, np.int64)]),
         }
-        reduced = _reduce(cols, values)
+        self._add_reduced(_reduce(cols, values), bins)
+
+    def add_flows(self, ts_ns: I64, flows: dict[str, Array]) -> None:
+        """Counters that come per flow instead of per packet (conntrack): columns of FLOW_KEYS but
+        ``bin``, and VALUES, one row per flow and time (the bytes since the previous reading)."""
+        bins = np.maximum(ts_ns // self.interval_ns, self.floor)
+        cols = {k: flows[k] for k in FLOW_KEYS if k != "bin"} | {"bin": bins}
+        self._add_reduced(_reduce(cols, {v: flows[v].astype(np.int64) for v in VALUES}), bins)
+
+    def _add_reduced(self, reduced: dict[str, Array], bins: I64) -> None:
+        if not len(bins):
+            return
         low, high = int(bins.min()), int(bins.max())
         for b in range(low, high + 1) if high - low < 4 else np.unique(reduced["bin"]).tolist():
             part = reduced if low == high else _select(reduced, reduced["bin"] == b)

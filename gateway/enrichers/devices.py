@@ -80,6 +80,10 @@ class DeviceTracker:
                     break
                 self.ip_senders.add((int(hi), int(lo)))
 
+    def add_lan_senders(self, macs: U64) -> None:
+        """MACs known to send from the LAN by other means (the LAN side of conntrack flows)."""
+        self._add_macs(self.lan_senders, macs)
+
     def _add_macs(self, table: set[int], macs: U64) -> None:
         for m in macs:
             if len(table) >= MAX_DEVICES and int(m) not in table:

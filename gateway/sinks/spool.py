@@ -147,8 +147,11 @@ class Spool:
                 log.warning(
                     "spool %s: a batch of %d points (%d bytes) is larger than the whole spool (%d bytes); "
                     "it is DROPPED — raise the spool size",
-                    self.folder, batch.points, len(data), self.max_bytes,
-                )  # fmt: skip
+                    self.folder,
+                    batch.points,
+                    len(data),
+                    self.max_bytes,
+                )
                 return self._count_dropped(Dropped(1, batch.points))
             dropped = self._make_room(len(data))
             self._serial += 1
@@ -171,8 +174,12 @@ class Spool:
             log.warning(
                 "spool %s is full (%d MiB): DROPPED its %d oldest batches (%d points) to make room; "
                 "InfluxDB has been unreachable too long — deliver with `mouchard spool flush` or raise "
-                "the spool size", self.folder, self.max_bytes >> 20, dropped.batches, dropped.points,
-            )  # fmt: skip
+                "the spool size",
+                self.folder,
+                self.max_bytes >> 20,
+                dropped.batches,
+                dropped.points,
+            )
         return self._count_dropped(dropped)
 
     def _count_dropped(self, dropped: Dropped) -> Dropped:
@@ -234,8 +241,11 @@ class Spool:
         corrupt = self.folder / CORRUPT_DIR
         log.warning(
             "spool %s: batch file %s is damaged (bad header or checksum); moved to %s, %d points lost",
-            self.folder, entry.name, corrupt, entry.points,
-        )  # fmt: skip
+            self.folder,
+            entry.name,
+            corrupt,
+            entry.points,
+        )
         corrupt.mkdir(exist_ok=True)
         (self.folder / entry.name).replace(corrupt / entry.name)
         self._remove_entry(entry)
