@@ -79,3 +79,13 @@ def real_captures() -> list[Path]:
     if not CAPTURES.is_dir():
         return []
     return sorted(p for p in CAPTURES.glob("*/*") if p.suffix in (".pcap", ".pcapng"))
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """Debian's VictoriaMetrics (it implements /api/v2/write), private to this test session."""
+    folder = tmp_path_factory.mktemp("victoria-metrics")
+    port = free_port()
+    _start("victoria-metrics-local", folder, port)
+    yield Service(f"http://127.0.0.1:{port}", port, folder)
+    subprocess.run([str(SCRIPTS / "victoria-metrics-local"), "stop", str(folder)], check=False)

@@ -10,8 +10,9 @@ failed. Namespaces left behind by a run that was killed outright are removed by 
         gw, dev = lab.namespace("gw"), lab.namespace("dev")
         lab.veth(gw, "gw0", dev, "dev0")
         gw.ip("addr", "add", "192.168.77.1/24", "dev", "gw0")
-        proc = dev.popen("python3", "-m", "http.server")
-        gw.run("ping", "-c1", "192.168.77.2")
+        dev.ip("addr", "add", "192.168.77.2/24", "dev", "dev0")
+        server = dev.popen("python3", "-m", "http.server", "8000")   # stopped by pid on exit
+        gw.run("curl", "-s", "http://192.168.77.2:8000/")
 
 `Namespace.call` runs a Python function in a thread that has joined the namespace: sockets it
 opens (an asyncio loop with zeroconf, say) live there for good.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from gateway.commands import config_cmd, devices_cmd, discover_cmd, replay_cmd, run_cmd
+from gateway.commands import config_cmd, devices_cmd, discover_cmd, replay_cmd, run_cmd, spool_cmd
 from gateway.commands.common import Subparsers
 
 Register = Callable[[Subparsers, argparse.ArgumentParser], None]
@@ -20,4 +20,5 @@ COMMANDS: dict[str, Register] = {
     "config": config_cmd.register,
     "devices": devices_cmd.register,
     "discover": discover_cmd.register,
+    "spool": spool_cmd.register,
 }

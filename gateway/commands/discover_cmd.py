@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from gateway.commands.common import Subparsers, console
@@ -118,8 +118,12 @@ def _progress(err: Console, timeout: float) -> Iterator[Callable[[MdnsBrowser], 
     if not err.is_terminal:
         yield None
         return
-    columns = (TextColumn("mDNS scan"), BarColumn(), TextColumn("{task.fields[found]} services"))
-    with Progress(*columns, TimeRemainingColumn(), console=err, transient=True) as bar:
+    columns = (
+        TextColumn("mDNS scan"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:g} s, {task.fields[found]} services"),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("scan", total=timeout, found=0)
         start = bar.get_time()
 

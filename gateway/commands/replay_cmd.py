@@ -14,12 +14,18 @@ from gateway.app import Gateway, LineSink
 from gateway.commands.common import console
 from gateway.config import Config
 from gateway.replay import FileReport, check_readable, replay_files
-from gateway.sinks.influxdb import InfluxError, InfluxV1Sink
+from gateway.sinks.factory import open_influx_sink
+from gateway.sinks.influxdb import InfluxError
 from gateway.sinks.inventory import Inventory, InventoryError
 from gateway.sinks.lineproto import LineFileSink
+from gateway.sinks.reliable import ReliableSink, SinkReport, Timing
+from gateway.sinks.spool import SpoolError
 from gateway.sources.capfile import CaptureError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# A replay is short-lived: it retries a batch for 10 s and an unreachable InfluxDB for 10 s more at the
+# end, then leaves what is left in the spool (delivered by the next run, or `mouchard spool flush`).
+REPLAY_TIMING = Timing(retry_budget_s=10.0, close_budget_s=10.0)
 
 
 def register(
@@ -45,16 +51,11 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     if args.output:
         sink = LineFileSink(args.output)
     else:
-        if cfg.influxdb.api != "v1":
-            err.print("influxdb.api v2 is not built yet; use api: v1 (InfluxDB 1.x, 2.x and 3.x accept it)")
-            return EXIT_BAD_INPUT
-        influx = InfluxV1Sink(cfg.influxdb)
         try:
-            influx.ensure_database()
-        except InfluxError as exc:
-            err.print(f"{exc}\nStart InfluxDB, fix influxdb.url in the configuration, or use --output FILE.")
+            sink = open_influx_sink(cfg, timing=REPLAY_TIMING)
+        except (InfluxError, SpoolError) as exc:
+            err.print(f"{exc}\nFix this, or use --output FILE.", highlight=False, markup=False)
             return EXIT_FAILED
-        sink = influx
     try:
         inventory = Inventory.in_state_dir(cfg.state_dir)
     except InventoryError as exc:
@@ -73,6 +74,8 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     finally:
         sink.close()
         inventory.close()
+    if isinstance(sink, ReliableSink):
+        _print_delivery(err, sink.report())
     if show:
         out = err if args.output == "-" else console()
         _print_reports(out, reports, gateway, sink)
@@ -129,3 +132,18 @@ def _print_reports(out: Console, reports: list[FileReport], gateway: Gateway, si
             notes.append(f"{gateway.aggregator.late_packets} late packets counted in the oldest open bin")
         for note in notes:
             out.print(f"[yellow]{rep.path}[/]: {note}", highlight=False)
+
+
+def _print_delivery(err: Console, rep: SinkReport) -> None:
+    """What did not simply go through: spooled points, bad points, a set-up problem."""
+    if rep.spooled and rep.spool.points:
+        err.print(
+            f"[yellow]InfluxDB was unavailable: {rep.spooled:,} points went to the spool; "
+            f"{rep.spool.points:,} wait in {rep.spool_folder} — the next run or replay delivers them, "
+            "or run `mouchard spool flush`[/]",
+            highlight=False,
+        )
+    elif rep.spooled:
+        err.print(f"{rep.spooled:,} points waited in the spool and have all been delivered", highlight=False)
+    if rep.dropped:
+        err.print(f"[yellow]{rep.dropped:,} bad points dropped (InfluxDB refused them)[/]", highlight=False)

@@ -31,7 +31,7 @@ PROFILE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _SERVICE_TYPE = re.compile(r"_[a-z0-9][a-z0-9-]{0,62}\._(?:tcp|udp)")
 _MAC_PREFIX = re.compile(r"[0-9a-f]{6}(?:[0-9a-f]|[0-9a-f]{3})?")
 _FINGERPRINT = re.compile(r"\d{1,3}(?:,\d{1,3}){0,254}")
-_TXT_KEY = re.compile(r"[\x21-\x3c\x3e-\x7e]{1,64}")  # printable ASCII except "=" (RFC 6763 6.4)
+_TXT_KEY = re.compile(r"[\x21-\x3c\x3e-\x7e][\x20-\x3c\x3e-\x7e]{0,63}")  # printable ASCII but "=" (RFC 6763 6.4)
 MAX_THRESHOLD_BPS = 1_000_000_000  # 1 Gbit/s: far above any upload burst a speaker makes
 
 
@@ -105,7 +105,7 @@ def _specific_pattern(value: str) -> str:
 
 def _txt_key(value: str) -> str:
     if not _TXT_KEY.fullmatch(value):
-        raise fail("txt_key", f"TXT key '{value}' must be 1-64 printable characters without '=' or spaces")
+        raise fail("txt_key", f"TXT key '{value}' must be 1-64 printable ASCII characters, without '='")
     return value.lower()
 
 

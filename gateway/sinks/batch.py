@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -122,3 +123,25 @@ class LineBuffer:
         self._lines = lines[end:]
         self._since_ns += len(batches)  # what is left arrived after the batches cut
         return batches
+
+
+class Backlog:
+    """Points handed to a live writer and not yet resolved (written, refused or failed)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.points = 0
+
+    def add(self, points: int) -> None:
+        with self._cond:
+            self.points += points
+
+    def done(self, points: int) -> None:
+        with self._cond:
+            self.points = max(0, self.points - points)
+            self._cond.notify_all()
+
+    def wait_below(self, limit: int, timeout_s: float) -> bool:
+        """Wait until at most ``limit`` points are pending; False after ``timeout_s``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.points <= limit, timeout_s)

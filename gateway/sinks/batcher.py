@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from gateway.sinks.batch import Batch, Delivered, LineBuffer
+from gateway.sinks.batch import Backlog, Batch, Delivered, LineBuffer
 from gateway.sinks.influxdb import InfluxError, InfluxUnavailable
 from gateway.sinks.reliable import Outcomes, Timing, send_with_retries
 
@@ -34,20 +34,17 @@ class Batcher:
         self._cond = threading.Condition()
         self._buffer = LineBuffer(batch_size, flush_interval_s)
         self._ready: list[Batch] = []  # cut, not yet taken by the thread
-        self._backlog = 0  # points written to us and not yet resolved
+        self.backlog = Backlog()  # points written to us and not yet resolved
         self._finishing = False
         self._thread = threading.Thread(target=self._run, name="mouchard-influx-v1", daemon=True)
         self._thread.start()
 
     def write(self, lines: list[str]) -> None:
+        self.backlog.add(len(lines))
         with self._cond:
             self._buffer.add(lines)
-            self._backlog += len(lines)
             if len(self._buffer) >= self._buffer.batch_size:
                 self._cond.notify()
-
-    def backlog(self) -> int:
-        return self._backlog
 
     def finish(self, timeout_s: float) -> list[Batch]:
         """Send what is buffered; after ``timeout_s`` (and one request), return what was not tried."""
@@ -72,8 +69,7 @@ class Batcher:
                 self._outcomes.failed(batch, exc)
             else:
                 self._outcomes.written(batch, result)
-            with self._cond:
-                self._backlog -= batch.points
+            self.backlog.done(batch.points)
 
     def _next(self) -> Batch | None:
         """The next batch to send, waiting until one is due; None once finished and empty."""

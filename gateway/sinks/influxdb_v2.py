@@ -22,7 +22,7 @@ from influxdb_client.rest import ApiException
 from reactivex.scheduler import ThreadPoolScheduler
 
 from gateway.config import InfluxConfig
-from gateway.sinks.batch import Batch, Delivered, parse_retry_after
+from gateway.sinks.batch import Backlog, Batch, Delivered, parse_retry_after
 from gateway.sinks.influxdb import (
     InfluxError,
     InfluxSetupError,
@@ -103,8 +103,12 @@ class InfluxV2Client:
         return V2Live(self._client, self.cfg, outcomes, batch_size, flush_interval_s, self.timing)
 
     def close(self) -> None:
+        api_client = self._client.api_client
         self._sync.close()  # type: ignore[no-untyped-call]
         self._client.close()  # type: ignore[no-untyped-call]
+        # Its __del__ clears the pool again when collected, which at interpreter exit fails noisily
+        # under urllib3-future ("sys.meta_path is None"); the pool is closed already.
+        api_client.rest_client.pool_manager = None
 
 
 def classify(exc: BaseException, points: int, where: str) -> Delivered | InfluxError:
@@ -183,7 +187,7 @@ class V2Live:
         self._lock = threading.Lock()
         self._inflight: deque[tuple[int, list[str]]] = deque()  # (arrival ns, lines), oldest first
         self._front = 0  # lines of the oldest entry already reported
-        self._backlog = 0
+        self.backlog = Backlog()
         backoff = timing.backoff
         options = WriteOptions(
             write_type=WriteType.batching,
@@ -206,13 +210,10 @@ class V2Live:
         )
 
     def write(self, lines: list[str]) -> None:
+        self.backlog.add(len(lines))
         with self._lock:
             self._inflight.append((time.time_ns(), lines))
-            self._backlog += len(lines)
         self._api.write(bucket=self._bucket, org=self._org, record=lines)
-
-    def backlog(self) -> int:
-        return self._backlog
 
     def finish(self, timeout_s: float) -> list[Batch]:
         """Flush and stop the batching API (it waits up to its max_close_wait); return the unreported."""
@@ -223,7 +224,8 @@ class V2Live:
                 for i, (stamp, lines) in enumerate(self._inflight)
             ]
             self._inflight.clear()
-            self._front = self._backlog = 0
+            self._front = 0
+        self.backlog.done(self.backlog.points)
         return [b for b in left if b.points]
 
     # ------------------------------------------------------------------ callbacks (the API's thread)
@@ -232,8 +234,8 @@ class V2Live:
         """The reported batch, stamped with the arrival of its first line; it leaves the FIFO."""
         body = data if isinstance(data, bytes) else str(data).encode()
         points = body.count(b"\n") + 1
+        self.backlog.done(points)
         with self._lock:
-            self._backlog -= points
             stamp = self._inflight[0][0] + self._front if self._inflight else time.time_ns()
             todo = points
             while todo and self._inflight:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gateway.sinks.batch import Backoff, Batch, Delivered, LineBuffer
+from gateway.sinks.batch import Backlog, Backoff, Batch, Delivered, LineBuffer
 from gateway.sinks.influxdb import InfluxError, InfluxSetupError, InfluxUnavailable
 from gateway.sinks.lineproto import escape_tag
 from gateway.sinks.spool import Spool, SpoolBusyError, SpoolDepth
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # Points handed to the live writer and not yet written: past this, new lines go to the spool instead
 # of memory (InfluxDB is slower than the lab, or retrying). At ~250 bytes a line, about 25 MB.
 MAX_BACKLOG_POINTS = 100_000
+# When the backlog is full but InfluxDB answers, write() waits this long for room before spooling:
+# a replay keeps pace with InfluxDB without going through the disk, a live capture never stalls long.
+BACKPRESSURE_WAIT_S = 1.0
 # Distinct bad-point messages logged at WARNING; repeats and any beyond go to DEBUG.
 MAX_QUIET_KEYS = 100
 SELF_MEASUREMENT = "mouchard"
@@ -57,8 +60,11 @@ class Outcomes(Protocol):
 
 
 class LiveWriter(Protocol):
+    """Sends lines in batches from a thread of its own; ``finish`` returns what it could not resolve."""
+
+    backlog: Backlog
+
     def write(self, lines: list[str]) -> None: ...
-    def backlog(self) -> int: ...
     def finish(self, timeout_s: float) -> list[Batch]: ...
 
 
@@ -149,7 +155,6 @@ class ReliableSink:
         batch_size: int,
         flush_interval_s: float,
         timing: Timing | None = None,
-        reachable: bool = True,
     ) -> None:
         self.transport = transport
         self.spool = spool
@@ -160,7 +165,7 @@ class ReliableSink:
         self._max_backlog = max(MAX_BACKLOG_POINTS, 2 * batch_size)
         self._lock = threading.Lock()  # counters, the held lines and the state flags
         self._held = LineBuffer(batch_size, flush_interval_s)  # lines bound for the spool
-        self._down = not reachable  # the last attempt failed: send nothing live until delivered again
+        self._down = False  # the last attempt failed: send nothing live until delivered again
         self._failures = 0
         self._next_try = 0.0
         self._fatal: InfluxSetupError | None = None
@@ -179,6 +184,34 @@ class ReliableSink:
 
     def describe(self) -> str:
         return self.transport.describe()
+
+    def start(self) -> None:
+        """Check InfluxDB now: set it up and write a first `mouchard` point.
+
+        Raises InfluxSetupError when the user must act; when InfluxDB is unreachable, says so and
+        spools until it is back.
+        """
+        batch = Batch.of([self.metrics_line()])
+        try:
+            self.transport.prepare()
+            result = self.transport.send(batch)
+        except InfluxUnavailable as exc:
+            self._to_spool(batch)
+            self._note_failure(exc)
+            return
+        self.written(batch, result)
+
+    def abort(self) -> None:
+        """Stop without delivering (after a set-up error); buffered points go to the spool."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+        for batch in self._live.finish(0.0):
+            self._to_spool(batch)
+        self._spool_held(everything=True)
+        self.transport.close()
+        self._final_report = self.report()
+        self.spool.close()
 
     # ------------------------------------------------------------------ the Gateway's side
 
@@ -254,12 +287,13 @@ class ReliableSink:
 
     def _route(self, lines: list[str]) -> None:
         """Live when all is well, else to the spool (keeping the order of delivery)."""
+        room = max(0, self._max_backlog - len(lines))
         if (
             self._down
             or self._fatal is not None
             or self._closing_by is not None
-            or self._live.backlog() + len(lines) > self._max_backlog
             or not self.spool.is_empty()
+            or not self._live.backlog.wait_below(room, BACKPRESSURE_WAIT_S)
         ):
             self._hold(lines)
         else:
@@ -399,3 +433,52 @@ class ReliableSink:
             else:
                 return
         self._to_spool(batch)
+
+
+@dataclass(frozen=True, slots=True)
+class FlushResult:
+    """What `flush_spool` delivered, and why it stopped early (if it did)."""
+
+    batches: int
+    written: int
+    dropped: int
+    error: InfluxError | None
+
+
+def flush_spool(
+    spool: Spool, send: Callable[[Batch], Delivered], batch_size: int, backoff: Backoff, timeout_s: float
+) -> FlushResult:
+    """Deliver the whole spool, oldest first, retrying while InfluxDB is unavailable for ``timeout_s``.
+
+    Stops at a set-up error (returned in ``error``); raises SpoolBusyError when another process is
+    delivering the same spool.
+    """
+    deadline = time.monotonic() + timeout_s
+    batches = written = dropped = attempt = 0
+    quiet = QuietLog(log)
+    while True:
+        try:
+            got = spool.deliver_oldest(send, batch_size)
+        except InfluxUnavailable as exc:
+            delay = backoff.delay(attempt, exc.retry_after)
+            if time.monotonic() + delay > deadline:
+                return FlushResult(batches, written, dropped, exc)
+            time.sleep(delay)
+            attempt += 1
+            continue
+        except InfluxSetupError as exc:
+            return FlushResult(batches, written, dropped, exc)
+        if got is None:
+            return FlushResult(batches, written, dropped, None)
+        taken, result = got
+        attempt = 0
+        batches += len(taken.entries)
+        written += taken.batch.points - result.dropped
+        dropped += result.dropped
+        if result.dropped:
+            quiet.warn(
+                result.reason,
+                "InfluxDB refused %d bad points (not retried): %s",
+                result.dropped,
+                result.reason,
+            )

@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -304,11 +305,13 @@ class MdnsBrowser:
             self._quiet_warning("callback", "mDNS sighting callback failed")
 
     def _quiet_warning(self, key: str, message: str, *args: object) -> None:
+        """WARNING the first time for ``key``, DEBUG afterwards; the traceback only at DEBUG."""
+        trace = sys.exc_info()[1] is not None and log.isEnabledFor(logging.DEBUG)
         if key in self._warned or len(self._warned) >= MAX_WARNED:
-            log.debug(message, *args, exc_info=True)
+            log.debug(message, *args, exc_info=trace)
             return
         self._warned.add(key)
-        log.warning(message, *args, exc_info=log.isEnabledFor(logging.DEBUG))
+        log.warning(message, *args, exc_info=trace)
 
 
 def _cut(text: str) -> str:
@@ -482,7 +485,7 @@ class MdnsDevice:
     ip: str  # IPv4 when there is one
     mac: str | None
     addresses: tuple[str, ...]
-    hosts: tuple[str, ...]  # SRV targets, "Sonos-542A1BC9220E.local."
+    hosts: tuple[str, ...]  # SRV targets without the root dot, "Sonos-542A1BC9220E.local"
     services: tuple[str, ...]  # short service types, "_sonos._tcp"
     first_seen: float
     last_seen: float
@@ -582,7 +585,7 @@ def _device(evidence: DeviceEvidence, identify: Identify) -> MdnsDevice:
         ip=addresses[0],
         mac=evidence.mac,
         addresses=addresses,
-        hosts=tuple(dict.fromkeys(s.host for s in group if s.host)),
+        hosts=tuple(dict.fromkeys(s.host.removesuffix(".") for s in group if s.host)),
         services=tuple(sorted({short_type(s.service_type) for s in group})),
         first_seen=min(s.first_seen for s in group),
         last_seen=max(s.last_seen for s in group),
@@ -797,4 +800,3 @@ def _unicast_mac(value: object) -> str | None:
     if not _MAC.fullmatch(mac) or mac == "00:00:00:00:00:00" or int(mac[:2], 16) & 1:
         return None
     return mac
-
