@@ -1,6 +1,8 @@
 # Mouchard: the README's two commands are `make demo` and `make test`.
 # Both start from a fresh Debian 12 machine: they install what they need (Debian packages when
 # run as root, else they say which to install) and a virtual environment in .venv.
+# Installing Debian packages starts no service (policy-rc.d): the tests start their own, on
+# loopback or inside network namespaces, and stop them by pid.
 
 PYTHON ?= python3
 VENV := .venv
@@ -23,7 +25,9 @@ debs:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:" $$missing; \
+	    guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    rc=$$?; [ -n "$$guard" ] && rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
 	  else \
 	    echo "missing Debian packages; run: sudo apt-get install $$missing" >&2; exit 2; \
 	  fi; \

@@ -15,12 +15,16 @@ import statistics
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from gateway.aggregators.detectors.events import NS, Event, EventType, human_period
 from gateway.aggregators.detectors.inputs import HostOf, SentPackets, Subject
 from gateway.aggregators.grouping import key_hash
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 GAP_S = 2.0  # silence that makes the next packet a new contact; a heartbeat exchange lasts < 1 s
 MIN_PERIOD_S = 5.0  # below this a "period" is a busy connection, not a heartbeat
@@ -125,8 +129,8 @@ class HeartbeatDetector:
         )
 
 
-def _trim(table: dict[int, int] | dict[tuple[str, str], _Beat], limit: int) -> None:
+def _trim(table: dict[K, V], limit: int) -> None:
     """Drop the oldest tenth of ``table`` once it holds more than ``limit`` entries."""
     if len(table) > limit:
         for key in list(table)[: max(1, limit // 10)]:
-            del table[key]  # type: ignore[arg-type]
+            del table[key]
