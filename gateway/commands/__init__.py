@@ -9,7 +9,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from gateway.commands import config_cmd, devices_cmd, discover_cmd, replay_cmd, run_cmd, spool_cmd
+from gateway.commands import (
+    config_cmd,
+    dashboards_cmd,
+    devices_cmd,
+    discover_cmd,
+    profiles_cmd,
+    replay_cmd,
+    run_cmd,
+    spool_cmd,
+)
 from gateway.commands.common import Subparsers
 
 Register = Callable[[Subparsers, argparse.ArgumentParser], None]
@@ -18,6 +27,8 @@ COMMANDS: dict[str, Register] = {
     "run": run_cmd.register,
     "replay": replay_cmd.register,
     "config": config_cmd.register,
+    "dashboards": dashboards_cmd.register,
+    "profiles": profiles_cmd.register,
     "devices": devices_cmd.register,
     "discover": discover_cmd.register,
     "spool": spool_cmd.register,

@@ -11,10 +11,17 @@ from rich.console import Console
 
 from gateway.app import Gateway
 from gateway.commands.common import Subparsers
-from gateway.config import Config
+from gateway.config import CaptureSource, Config
 from gateway.run import LiveGateway
 from gateway.sinks.influxdb import InfluxError, InfluxV1Sink
 from gateway.sinks.inventory import Inventory, InventoryError
+from gateway.sources.conntrack import (
+    ConntrackSetupError,
+    ConntrackSource,
+    NamingGateway,
+    names_filter,
+    prepare_kernel,
+)
 from gateway.sources.live import CaptureSetupError, LiveCapture, disable_offloads
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -28,13 +35,20 @@ def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     iface = cfg.capture.interface
-    if cfg.capture.source != "pcap":
-        err.print("capture.source conntrack is not built yet; use source: pcap")
-        return EXIT_BAD_INPUT
+    router = cfg.capture.source == CaptureSource.CONNTRACK
+    flows: ConntrackSource | None = None
     try:
         inventory = Inventory.in_state_dir(cfg.state_dir)
-        capture = LiveCapture(iface, cfg.capture.snaplen, cfg.capture.bpf_filter)
-    except (InventoryError, CaptureSetupError) as exc:
+        bpf = cfg.capture.bpf_filter
+        if router:  # bytes from the kernel's flow counters; the capture only names
+            for note in prepare_kernel():
+                err.print(note, highlight=False, markup=False)
+            flows = ConntrackSource(iface)
+            bpf = names_filter(bpf)
+        capture = LiveCapture(iface, cfg.capture.snaplen, bpf)
+    except (InventoryError, CaptureSetupError, ConntrackSetupError) as exc:
+        if flows is not None:
+            flows.close()
         err.print(str(exc), highlight=False, markup=False)
         return EXIT_BAD_INPUT
     warning = disable_offloads(iface)
@@ -46,13 +60,16 @@ def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     except InfluxError as exc:
         err.print(f"{exc}\nStart InfluxDB or fix influxdb.url in the configuration.")
         return EXIT_FAILED
-    gateway = Gateway(cfg, sink, inventory=inventory)
-    live = LiveGateway(cfg, gateway, capture, Path(args.config) if args.config else None)
-    err.print(f"capturing on {iface} → {sink.describe()} (Ctrl-C or SIGTERM to stop)")
+    gateway = (NamingGateway if router else Gateway)(cfg, sink, inventory=inventory)
+    live = LiveGateway(cfg, gateway, capture, Path(args.config) if args.config else None, flows)
+    what = "counting flows (conntrack) and capturing names" if router else "capturing"
+    err.print(f"{what} on {iface} → {sink.describe()} (Ctrl-C or SIGTERM to stop)")
     try:
         asyncio.run(live.run())
     finally:
         capture.close()
+        if flows is not None:
+            flows.close()
         sink.close()
         inventory.close()
     st = gateway.stats

@@ -80,6 +80,9 @@ def cmd_flush(args: argparse.Namespace, cfg: Config, err: Console) -> int:
 
 def _print_flush(err: Console, before: SpoolDepth, result: FlushResult, left: SpoolDepth, where: str) -> None:
     out = console()
+    if not before.batches:
+        out.print("the spool is empty: nothing to deliver", highlight=False)
+        return
     out.print(
         f"delivered {result.written:,} points ({result.batches:,} of {before.batches:,} batches) to {where}",
         highlight=False,

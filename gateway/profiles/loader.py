@@ -33,6 +33,9 @@ Loc = tuple[str | int, ...]
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NULL = "tag:yaml.org,2002:null"
 MAX_DEPTH = 16  # a profile nests 6 levels; deeper means a recursive alias or a mistake
+# Nodes walked per file, aliases counted at each use: a family's file has a few thousand; the cap
+# stops alias bombs ("billion laughs") from expanding forever.
+MAX_NODES = 50_000
 MAX_FILE_BYTES = 4 << 20  # a family's profiles take a few kB; a bigger file is not a profile file
 ORGANISATIONS = "gateway/data/organisations.yaml"
 
@@ -63,6 +66,8 @@ class _Document:
     data: Any
     lines: dict[Loc, int]
     problems: list[Problem] = field(default_factory=list)
+    duplicates: list[tuple[Loc, int, int]] = field(default_factory=list)  # (key, line, first line)
+    nodes: int = 0  # nodes walked, aliases counted each time they are used
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +127,9 @@ def check_profiles(
 
 def _read_document(path: Path) -> _Document:
     name = str(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return _Document(
-                name, None, {}, [Problem(name, None, "", "larger than 4 MB — not a profile file")]
-            )
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
-        return _Document(name, None, {}, [Problem(name, None, "", f"cannot read the file: {reason}")])
+    text = _read_text(path)
+    if isinstance(text, Problem):
+        return _Document(name, None, {}, [text])
     try:
         node = yaml.compose(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
@@ -139,7 +138,22 @@ def _read_document(path: Path) -> _Document:
     if node is not None:
         doc.lines[()] = node.start_mark.line + 1
         doc.data = _build(node, (), doc, 0)
+    for loc, line, first in doc.duplicates:
+        text = f"duplicate key '{loc[-1]}' (also on line {first}) — keep only one"
+        doc.problems.append(Problem(name, line, _where(loc, doc.data), text))
     return doc
+
+
+def _read_text(path: Path) -> str | Problem:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return Problem(str(path), None, "", "larger than 4 MB — a profile file holds a few kB; split it")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        return Problem(
+            str(path), None, "", f"cannot read the file ({reason}) — check it is readable UTF-8 text"
+        )
 
 
 def _yaml_problem(name: str, exc: yaml.YAMLError) -> Problem:
@@ -155,8 +169,11 @@ def _yaml_problem(name: str, exc: yaml.YAMLError) -> Problem:
 
 def _build(node: yaml.Node, path: Loc, doc: _Document, depth: int) -> Any:
     """Plain data from a node, recording the line of every key and list item."""
-    if depth > MAX_DEPTH:
-        doc.problems.append(Problem(doc.file, node.start_mark.line + 1, "", "nested too deep — flatten it"))
+    doc.nodes += 1
+    if depth > MAX_DEPTH or doc.nodes > MAX_NODES:
+        if depth > MAX_DEPTH or doc.nodes == MAX_NODES + 1:  # said once per file
+            text = "nested too deep or too many aliases — write the profiles out plainly"
+            doc.problems.append(Problem(doc.file, node.start_mark.line + 1, "", text))
         return None
     if isinstance(node, yaml.ScalarNode):
         return None if node.tag == _NULL else str(node.value)
@@ -180,9 +197,7 @@ def _build_mapping(node: yaml.Node, path: Loc, doc: _Document, depth: int) -> di
             continue
         name = str(key.value)
         if name in mapping:
-            first = doc.lines[(*path, name)]
-            text = f"duplicate key '{name}' (also on line {first}) — keep only one"
-            doc.problems.append(Problem(doc.file, line, _where((*path, name), doc.data), text))
+            doc.duplicates.append(((*path, name), line, doc.lines[(*path, name)]))
             continue
         doc.lines[(*path, name)] = line
         mapping[name] = _build(value, (*path, name), doc, depth + 1)
@@ -205,7 +220,9 @@ def _profiles_of(doc: _Document) -> tuple[list[_Entry], list[Problem]]:
         try:
             spec = ProfileSpec.model_validate(item)
         except ValidationError as exc:
-            problems += [_problem(doc, (*loc, *_clean(e["loc"])), _describe(e)) for e in exc.errors()]
+            for error in exc.errors():
+                where = (*loc, *_clean(error["loc"]))
+                problems.append(_problem(doc, where, _describe(error, where)))
             continue
         source = f"{Path(doc.file).name}:{_line_of(loc, doc.lines)}"
         entries.append(_Entry(_profile(spec, source), doc.file, doc.lines, loc))
@@ -222,16 +239,14 @@ def _profile_list(doc: _Document) -> list[Any] | None:
 def _top_problems(doc: _Document) -> Iterator[Problem]:
     data = doc.data
     if not isinstance(data, dict):
-        yield _problem(
-            doc, (), "the file must be a mapping with one key, `profiles:`, holding a list of profiles"
-        )
+        yield _problem(doc, (), "not a profile file — start it with `profiles:` and list profiles under it")
         return
     for key in data:
         if key != "profiles":
             yield _problem(doc, (key,), _unknown_key(key, KEYS_UNDER[""]))
     if not isinstance(data.get("profiles"), list) or not data["profiles"]:
         yield _problem(
-            doc, ("profiles",), "`profiles:` must be a list of profiles, each starting with `- id: ...`"
+            doc, ("profiles",), "no profile listed — write `profiles:` and one `- id: ...` per profile"
         )
 
 
@@ -317,20 +332,21 @@ _HINTS = {
     "notes": "what the device is known to send, for the workshop",
     "type": "a DNS-SD service type such as _googlecast._tcp",
 }
+_MAPPING = ("a mapping", "write 'key: value' lines indented under this key")
 _EXPECTED = {
-    "string_type": "a single text value (quote it if it has special characters)",
-    "list_type": "a list: [a, b] or one '- item' per line",
-    "dict_type": "a mapping: 'key: value' lines indented under this key",
-    "model_type": "a mapping: 'key: value' lines indented under this key",
-    "model_attributes_type": "a mapping: 'key: value' lines indented under this key",
-    "int_parsing": "a whole number, without quotes or units, e.g. 12172",
-    "int_type": "a whole number, without quotes or units, e.g. 12172",
+    "string_type": ("a single text value", "write one value, in quotes if it has special characters"),
+    "list_type": ("a list", "write [a, b] or one '- item' per line"),
+    "dict_type": _MAPPING,
+    "model_type": _MAPPING,
+    "model_attributes_type": _MAPPING,
+    "int_parsing": ("a whole number", "write digits only, without quotes or units, e.g. 12172"),
+    "int_type": ("a whole number", "write digits only, without quotes or units, e.g. 12172"),
 }
 
 
-def _describe(error: ErrorDetails) -> str:
-    """One ``what — fix`` text for a pydantic error."""
-    kind, ctx, loc = error["type"], error.get("ctx") or {}, _clean(error["loc"])
+def _describe(error: ErrorDetails, loc: Loc) -> str:
+    """One ``what — fix`` text for a pydantic error at ``loc`` (from the top of the file)."""
+    kind, ctx = error["type"], error.get("ctx") or {}
     key = str(loc[-1]) if loc else ""
     if kind == "extra_forbidden":
         return _unknown_key(key, KEYS_UNDER.get(_parent_key(loc), ()))
@@ -341,7 +357,8 @@ def _describe(error: ErrorDetails) -> str:
         guess = f"did you mean '{close[0]}'? " if close else ""
         return f"unknown kind {_show(error['input'])} — {guess}use one of: {', '.join(Kind)}"
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {_show(error['input'])}"
+        expected, fix = _EXPECTED[kind]
+        return f"expected {expected}, got {_show(error['input'])} — {fix}"
     if kind in {"greater_than", "less_than_equal"}:
         return f"{_show(error['input'])} is out of range — give bits per second, from 1 to 1000000000"
     if kind == "too_short":

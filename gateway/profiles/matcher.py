@@ -179,10 +179,14 @@ class Matcher:
                 yield pid, Category.MAC, Points.MAC_VENDOR, f"MAC vendor {_quote(e.mac_vendor)}"
 
     def _domain_hits(self, e: Evidence) -> Iterator[tuple[str, str]]:
+        """(profile, listed name) for each destination; a destination counts once per profile."""
         for name in e.domains:
+            credited: set[str] = set()
             for suffix in _suffixes(name):
                 for pid in self.index.domains.get(suffix, ()):
-                    yield pid, suffix
+                    if pid not in credited:
+                        credited.add(pid)
+                        yield pid, suffix
 
 
 def _service_points(rule: ServiceRule) -> int:

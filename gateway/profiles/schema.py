@@ -31,7 +31,8 @@ PROFILE_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _SERVICE_TYPE = re.compile(r"_[a-z0-9][a-z0-9-]{0,62}\._(?:tcp|udp)")
 _MAC_PREFIX = re.compile(r"[0-9a-f]{6}(?:[0-9a-f]|[0-9a-f]{3})?")
 _FINGERPRINT = re.compile(r"\d{1,3}(?:,\d{1,3}){0,254}")
-_TXT_KEY = re.compile(r"[\x21-\x3c\x3e-\x7e][\x20-\x3c\x3e-\x7e]{0,63}")  # printable ASCII but "=" (RFC 6763 6.4)
+# A TXT key: printable ASCII but "=", not starting with a space (RFC 6763 section 6.4).
+_TXT_KEY = re.compile(r"[\x21-\x3c\x3e-\x7e][\x20-\x3c\x3e-\x7e]{0,63}")
 MAX_THRESHOLD_BPS = 1_000_000_000  # 1 Gbit/s: far above any upload burst a speaker makes
 
 
@@ -54,8 +55,8 @@ def _profile_id(value: str) -> str:
     if not PROFILE_ID.fullmatch(value):
         raise fail(
             "profile_id",
-            f"id '{value}' must be lowercase letters, digits and _, starting with a letter "
-            "(at most 64), e.g. amazon_echo",
+            f"id '{value}' is not a profile id — use lowercase letters, digits and _, starting "
+            "with a letter (at most 64), e.g. amazon_echo",
         )
     return value
 
@@ -105,7 +106,9 @@ def _specific_pattern(value: str) -> str:
 
 def _txt_key(value: str) -> str:
     if not _TXT_KEY.fullmatch(value):
-        raise fail("txt_key", f"TXT key '{value}' must be 1-64 printable ASCII characters, without '='")
+        raise fail(
+            "txt_key", f"TXT key '{value}' is not a TXT key — write 1-64 printable ASCII characters, no '='"
+        )
     return value.lower()
 
 
@@ -242,8 +245,9 @@ class ProfileSpec(_Strict):
         if self.kind is Kind.VOICE_ASSISTANT and self.activation_threshold_bps is None:
             raise fail(
                 "threshold",
-                "a voice_assistant needs activation_threshold_bps (upload bits/s of an activation; "
-                "Dubois et al., PETS 2020: Echo 12172, Google Home 46086, HomePod 76366)",
+                "a voice_assistant needs an activation threshold — add activation_threshold_bps, the "
+                "upload bits/s of an activation (Dubois et al., PETS 2020: Echo 12172, Google Home "
+                "46086, HomePod 76366, Invoke 13568)",
             )
         return self
 
