@@ -202,6 +202,7 @@ class Gateway:
         interval = self.aggregator.interval_s
         counts = self._dns_counts
         for ts, kind, hi, lo, qname in self.namer.take_queries():
+            self.evidence.add_domain((kind, hi, lo), qname)
             key = (ts // interval * interval, kind, hi, lo, qname)
             if key in counts or len(counts) < MAX_DNS_ROWS:
                 counts[key] = counts.get(key, 0) + 1

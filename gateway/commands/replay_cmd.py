@@ -13,6 +13,8 @@ from rich.table import Table
 from gateway.app import Gateway, LineSink
 from gateway.commands.common import console
 from gateway.config import Config
+from gateway.enrichers.identity import profile_matcher
+from gateway.profiles import Matcher
 from gateway.replay import FileReport, check_readable, replay_files
 from gateway.sinks.factory import open_influx_sink
 from gateway.sinks.influxdb import InfluxError
@@ -61,7 +63,7 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     except InventoryError as exc:
         err.print(str(exc), highlight=False, markup=False)
         return EXIT_BAD_INPUT
-    gateway = Gateway(cfg, sink, inventory=inventory)
+    gateway = Gateway(cfg, sink, inventory=inventory, profiles=profile_matcher(Matcher()))
     show = not args.quiet
     try:
         reports = _replay_with_progress(gateway, args.files, err if show else None)

@@ -28,6 +28,8 @@ MDNS_PORT, DHCP_SERVER, DHCP_CLIENT = 5353, 67, 68
 MAX_SERVICES = 64
 MAX_TXT_KEYS = 64
 MAX_TXT_VALUE = 255
+# Names a device asked for that profiles may match ("destinations the device talks to").
+MAX_DOMAINS = 256
 # Devices with evidence; a spoofed-MAC flood stops here (the traffic of known devices still counts).
 MAX_DEVICES = 10_000
 
@@ -44,6 +46,7 @@ class Evidence:
     dhcp_vendor_class: str | None = None
     dhcp_fingerprint: str | None = None
     ipv4: str | None = None
+    domains: set[str] = field(default_factory=set)  # names it asked DNS for
     first_seen: int = 0  # capture time, seconds
     last_seen: int = 0
     version: int = 0
@@ -73,6 +76,12 @@ class EvidenceCollector:
                 return None
             found = self.devices[key] = Evidence()
         return found
+
+    def add_domain(self, key: DeviceKey, name: str) -> None:
+        ev = self._evidence(key)
+        if ev is not None and name not in ev.domains and len(ev.domains) < MAX_DOMAINS:
+            ev.domains.add(name)
+            ev.version += 1
 
     def observe(self, batch: PacketBatch, h: Headers, src_lan: B) -> None:
         ok = h.is_ip & ~h.malformed & ~h.later_fragment

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway import profiles
 from gateway.config import DeviceLabel
 from gateway.enrichers.evidence import Evidence
 
@@ -82,3 +83,41 @@ def _names(ev: Evidence | None) -> tuple[str | None, ...]:
 
 def _first(*values: str | None) -> str:
     return next((v.strip() for v in values if v and v.strip()), "")
+
+
+def profile_matcher(matcher: profiles.Matcher) -> ProfileMatcher:
+    """The declarative device profiles (gateway/profiles) as the identity stage's matcher."""
+
+    def match(device: str, ev: Evidence | None, mac_vendor: str | None) -> ProfileGuess | None:
+        found = matcher.match(profile_evidence(device, ev, mac_vendor))
+        if found is None:
+            return None
+        p = found.profile
+        return ProfileGuess(p.id, str(p.kind), p.vendor, p.model_family, p.maker)
+
+    return match
+
+
+def profile_evidence(device: str, ev: Evidence | None, mac_vendor: str | None) -> profiles.Evidence:
+    """What the passive collector gathered, in the profiles' terms (TXT merged across instances)."""
+    mac = None if device.startswith("ip:") else device
+    if ev is None:
+        return profiles.Evidence(mac=mac, mac_vendor=mac_vendor)
+    props = ev.properties
+    sightings = [profiles.ServiceSighting.of(stype, name, props) for name, stype in ev.instances.items()]
+    sightings += [
+        profiles.ServiceSighting.of(stype, "", props) for stype in ev.services - set(ev.instances.values())
+    ]
+    hosts = [h.removesuffix(".local") for h in ev.mdns_hosts]
+    if ev.dhcp_hostname:
+        hosts.append(ev.dhcp_hostname)
+    return profiles.Evidence(
+        services=tuple(sightings),
+        service_types=frozenset(ev.services),
+        hostnames=frozenset(h.lower() for h in hosts),
+        vendor_class=ev.dhcp_vendor_class,
+        dhcp_fingerprint=ev.dhcp_fingerprint,
+        mac=mac,
+        mac_vendor=mac_vendor,
+        domains=frozenset(ev.domains),
+    )
