@@ -322,6 +322,39 @@ class MqttConfig(_Section):
         return None if value is None else _resolve(value, info)
 
 
+class GrafanaLanguage(StrEnum):
+    EN = "en"
+    FR = "fr"
+
+
+class GrafanaConfig(_Section):
+    """The Grafana that `mouchard dashboards push` provisions (file provisioning needs none of this)."""
+
+    url: str = Field(default="http://127.0.0.1:3000", description="Base URL of Grafana.")
+    folder: str = Field(default="Mouchard", min_length=1, description="Folder of the dashboards.")
+    language: GrafanaLanguage = Field(default=GrafanaLanguage.EN, description="Dashboards in en or fr.")
+    home_country: str = Field(
+        default="FR",
+        pattern=r"^[A-Z]{2}$",
+        description="The lab's country (ISO 3166 alpha-2), for 'leaves the country'.",
+    )
+    token_file: Path | None = Field(
+        default=None, description="File holding a service-account token (else MOUCHARD_GRAFANA_TOKEN)."
+    )
+    verify_tls: bool = Field(default=True, description="Check the server certificate for https URLs.")
+    timeout_s: float = Field(default=10.0, gt=0, le=600, description="HTTP timeout of one request.")
+    token: SecretStr | None = Field(
+        default=None, description="Resolved at load time; not a YAML key.", repr=False
+    )
+
+    _url = field_validator("url")(InfluxConfig._url.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("token_file")
+    @classmethod
+    def _relative(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+
 class AggregationConfig(_Section):
     """Time bins of the traffic counters."""
 
@@ -367,7 +400,9 @@ class DeviceLabel(_Section):
     model: str | None = Field(default=None, max_length=100, description="Model, e.g. Echo Dot.")
 
 
-_SECTIONS = frozenset({"lan", "capture", "influxdb", "mqtt", "aggregation", "detectors", "devices"})
+_SECTIONS = frozenset(
+    {"lan", "capture", "influxdb", "mqtt", "grafana", "aggregation", "detectors", "devices"}
+)
 
 
 class Config(_Section):
@@ -382,6 +417,7 @@ class Config(_Section):
     capture: CaptureConfig = Field(default_factory=CaptureConfig, description="Live capture.")
     influxdb: InfluxConfig = Field(default_factory=InfluxConfig, description="InfluxDB sink.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT sink.")
+    grafana: GrafanaConfig = Field(default_factory=GrafanaConfig, description="Dashboards push.")
     aggregation: AggregationConfig = Field(default_factory=AggregationConfig, description="Time bins.")
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig, description="Event detectors.")
     devices: dict[MacAddress, DeviceLabel] = Field(
@@ -453,6 +489,7 @@ _SECRETS = (
     _Secret("influxdb", "password", "MOUCHARD_INFLUXDB_PASSWORD"),
     _Secret("influxdb", "token", "MOUCHARD_INFLUXDB_TOKEN"),
     _Secret("mqtt", "password", "MOUCHARD_MQTT_PASSWORD"),
+    _Secret("grafana", "token", "MOUCHARD_GRAFANA_TOKEN"),
 )
 
 Loc = tuple[str | int, ...]

@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Callable
 
 from gateway.commands import (
+    calibrate_cmd,
     config_cmd,
     dashboards_cmd,
     devices_cmd,
@@ -32,4 +33,5 @@ COMMANDS: dict[str, Register] = {
     "devices": devices_cmd.register,
     "discover": discover_cmd.register,
     "spool": spool_cmd.register,
+    "calibrate": calibrate_cmd.register,
 }
