@@ -6,12 +6,16 @@ sources (capture batches) -> parsers (headers) -> enrichers (LAN, devices, desti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from gateway.aggregators.detectors import Detectors, DeviceRows, Event, Subject, event_lines
+from gateway.aggregators.detectors.state import DeviceState
+from gateway.aggregators.detectors.thresholds import ProfileThreshold, subject_of_identity
 from gateway.aggregators.grouping import group_rows
 from gateway.aggregators.traffic import KIND_MAC, TrafficAggregator, TrafficRows
 from gateway.config import Config
@@ -37,6 +41,13 @@ MAX_DNS_ROWS = 100_000
 DHCP_PORTS = np.array([67, 68], dtype=np.uint16)
 # Distinct destinations remembered per device for the summary table; beyond it the table says "≥".
 MAX_SUMMARY_DESTINATIONS = 100_000
+
+
+class EventPublisher(Protocol):
+    """Where events and device states go besides InfluxDB (MQTT)."""
+
+    def publish_events(self, events: Sequence[Event]) -> None: ...
+    def publish_states(self, states: Sequence[DeviceState]) -> None: ...
 
 
 class LineSink(Protocol):
@@ -83,11 +94,15 @@ class Gateway:
         sink: LineSink,
         inventory: Inventory | None = None,
         profiles: ProfileMatcher | None = None,
+        thresholds: ProfileThreshold | None = None,
+        mqtt: EventPublisher | None = None,
     ) -> None:
         self.cfg = cfg
         self.sink = sink
         self.inventory = inventory
         self.profiles = profiles
+        self.thresholds = thresholds
+        self.mqtt = mqtt
         self.evidence = EvidenceCollector()
         self.lan = Lan(cfg.lan.networks)
         self.devices = DeviceTracker(self.lan, cfg.lan.router_macs)
@@ -101,6 +116,15 @@ class Gateway:
         self._labels = {mac_int(mac): label for mac, label in cfg.devices.items()}
         self._device_info: dict[tuple[int, int, int], DeviceInfo] = {}
         self._dns_counts: dict[tuple[int, int, int, int, str], int] = {}
+        # Novelty remembers what it learned in the inventory's folder (none for a throwaway Gateway).
+        self.detectors = Detectors(
+            cfg.detectors,
+            self.lan,
+            self.namer.table,
+            self._subject,
+            learning_s=cfg.detectors.learning_s,
+            state_dir=inventory.path.parent if inventory is not None else None,
+        )
 
     def process(self, batch: PacketBatch) -> None:
         h = decode(batch)
@@ -111,6 +135,7 @@ class Gateway:
         self.evidence.observe(batch, h, src_lan)
         self.namer.observe(batch, h)
         self.devices.observe(h, src_lan)
+        self._events(self.detectors.observe_packets(batch, h, src_lan))
         self.aggregator.add(batch.ts_ns, h, batch.wirelen)
         self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
         self._emit_dns(final=False)
@@ -130,13 +155,34 @@ class Gateway:
     def tick(self, now_ns: int) -> None:
         """Live gateway, about once a second: write the bins that are complete by the clock."""
         self.aggregator.advance(now_ns)
+        self._events(self.detectors.advance(now_ns))
         self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
         self._emit_dns(final=False)
 
     def finish(self) -> None:
         self._emit(self.aggregator.flush(final=True, namer=self.namer.table.name_rows))
         self._emit_dns(final=True)
+        self._events(self.detectors.finish())
         self.update_inventory()
+
+    def _subject(self, key: tuple[int, int, int]) -> Subject | None:
+        info = self._device_tags(*key, sent=True)
+        return None if info is None else self._subject_of(info)
+
+    def _subject_of(self, info: DeviceInfo) -> Subject:
+        overrides = self.cfg.detectors.activation_thresholds
+        return subject_of_identity(info.name, info.identity, self.thresholds, overrides)
+
+    def _events(self, events: list[Event]) -> None:
+        """Events go to the ``event`` measurement and, when enabled, to MQTT with the device states."""
+        if events:
+            lines = event_lines(events)
+            self.stats.lines += len(lines)
+            self.sink.write(lines)
+        if self.mqtt is not None:
+            if events:
+                self.mqtt.publish_events(events)
+            self.mqtt.publish_states(self.detectors.states())
 
     def reload_labels(self, cfg: Config) -> None:
         """SIGHUP: the lab's labels may have changed; identities are rebuilt on the next write."""
@@ -333,6 +379,21 @@ class Gateway:
             # point per series and time, so their rows are summed into one, never overwritten.
             rows, inverse, r_inverse = _merge_same_series(rows, inverse, dest_id[r_inverse])
             dest_tags = list(tag_ids)
+        subjects = [self._subject_of(i) for i in infos]
+        self._events(
+            self.detectors.observe_rows(
+                DeviceRows.from_tags(
+                    rows.bin_s,
+                    inverse,
+                    r_inverse,
+                    rows.bytes_out,
+                    rows.bytes_in,
+                    subjects,
+                    dest_tags,
+                    self.aggregator.interval_s,
+                )
+            )
+        )
         lines = [
             f"traffic{devs[d]}{dest_tags[r]} bytes_out={bo}i,bytes_in={bi}i,packets_out={po}i,"
             f"packets_in={pi}i,flows={fl}i {b}000000000"

@@ -290,6 +290,11 @@ class InfluxConfig(_Section):
         return None if value is None else _resolve(value, info)
 
 
+class MqttDiscovery(StrEnum):
+    NONE = "none"
+    HOMEASSISTANT = "homeassistant"
+
+
 class MqttConfig(_Section):
     """The MQTT broker that receives events and device states."""
 
@@ -302,6 +307,14 @@ class MqttConfig(_Section):
         default=None, description="File holding the broker password (else MOUCHARD_MQTT_PASSWORD)."
     )
     tls: bool = Field(default=False, description="Connect with TLS, checking the broker's certificate.")
+    ca_file: Path | None = Field(default=None, description="CA certificate of a broker with a private CA.")
+    discovery: MqttDiscovery = Field(
+        default=MqttDiscovery.NONE, description="none, or homeassistant: MQTT discovery of sensors."
+    )
+    discovery_prefix: str = Field(default="homeassistant", description="Home Assistant's discovery prefix.")
+    outbox_max: int = Field(
+        default=50_000, ge=100, le=10_000_000, description="Events kept on disk while the broker is away."
+    )
     password: SecretStr | None = Field(
         default=None, description="Resolved at load time; not a YAML key.", repr=False
     )
@@ -316,7 +329,7 @@ class MqttConfig(_Section):
             )
         return value
 
-    @field_validator("password_file")
+    @field_validator("password_file", "ca_file")
     @classmethod
     def _relative(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else _resolve(value, info)
@@ -369,6 +382,13 @@ class DetectorsConfig(_Section):
     )
     timezone: str = Field(
         default_factory=system_timezone, description="IANA time zone of the lab; default: the system's."
+    )
+    learning_s: int = Field(
+        default=86_400, ge=0, le=90 * 86_400, description="Novelty learns this long before new_* events."
+    )
+    activation_thresholds: dict[MacAddress, int] = Field(
+        default_factory=dict,
+        description="Per voice assistant (MAC): upload bytes/s that starts an activation (see calibrate).",
     )
 
     @field_validator("timezone")

@@ -15,6 +15,7 @@ from gateway.commands import (
     dashboards_cmd,
     devices_cmd,
     discover_cmd,
+    forget_cmd,
     profiles_cmd,
     replay_cmd,
     run_cmd,
@@ -32,6 +33,7 @@ COMMANDS: dict[str, Register] = {
     "profiles": profiles_cmd.register,
     "devices": devices_cmd.register,
     "discover": discover_cmd.register,
+    "forget": forget_cmd.register,
     "spool": spool_cmd.register,
     "calibrate": calibrate_cmd.register,
 }

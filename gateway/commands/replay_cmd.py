@@ -11,15 +11,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from gateway.app import Gateway, LineSink
-from gateway.commands.common import console
+from gateway.commands.common import build_gateway, console, open_mqtt
 from gateway.config import Config
-from gateway.enrichers.identity import profile_matcher
-from gateway.profiles import Matcher
 from gateway.replay import FileReport, check_readable, replay_files
 from gateway.sinks.factory import open_influx_sink
 from gateway.sinks.influxdb import InfluxError
 from gateway.sinks.inventory import Inventory, InventoryError
 from gateway.sinks.lineproto import LineFileSink
+from gateway.sinks.mqtt import MqttError
 from gateway.sinks.reliable import ReliableSink, SinkReport, Timing
 from gateway.sinks.spool import SpoolError
 from gateway.sources.capfile import CaptureError
@@ -63,7 +62,12 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     except InventoryError as exc:
         err.print(str(exc), highlight=False, markup=False)
         return EXIT_BAD_INPUT
-    gateway = Gateway(cfg, sink, inventory=inventory, profiles=profile_matcher(Matcher()))
+    try:
+        mqtt = open_mqtt(cfg, err)
+    except MqttError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        return EXIT_BAD_INPUT
+    gateway = build_gateway(cfg, sink, inventory, mqtt)
     show = not args.quiet
     try:
         reports = _replay_with_progress(gateway, args.files, err if show else None)

@@ -10,11 +10,12 @@ from pathlib import Path
 from rich.console import Console
 
 from gateway.app import Gateway
-from gateway.commands.common import Subparsers
+from gateway.commands.common import Subparsers, build_gateway, open_mqtt
 from gateway.config import CaptureSource, Config
 from gateway.run import LiveGateway
 from gateway.sinks.influxdb import InfluxError, InfluxV1Sink
 from gateway.sinks.inventory import Inventory, InventoryError
+from gateway.sinks.mqtt import MqttError
 from gateway.sources.conntrack import (
     ConntrackSetupError,
     ConntrackSource,
@@ -60,7 +61,12 @@ def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     except InfluxError as exc:
         err.print(f"{exc}\nStart InfluxDB or fix influxdb.url in the configuration.")
         return EXIT_FAILED
-    gateway = (NamingGateway if router else Gateway)(cfg, sink, inventory=inventory)
+    try:
+        mqtt = open_mqtt(cfg, err)
+    except MqttError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        return EXIT_BAD_INPUT
+    gateway = build_gateway(cfg, sink, inventory, mqtt, cls=NamingGateway if router else Gateway)
     live = LiveGateway(cfg, gateway, capture, Path(args.config) if args.config else None, flows)
     what = "counting flows (conntrack) and capturing names" if router else "capturing"
     err.print(f"{what} on {iface} → {sink.describe()} (Ctrl-C or SIGTERM to stop)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gateway.aggregators.detectors.events import NS, Event, EventType, human_bytes, join_hosts
-from gateway.aggregators.detectors.inputs import FlowKey, HostOf, SentPackets, Subject
+from gateway.aggregators.detectors.inputs import FlowKey, HostsOf, SentPackets, Subject
 from gateway.aggregators.grouping import group_rows, key_hash
 
 WINDOW_S = 20  # Dubois et al.: loud seconds this close belong to one activation
@@ -52,8 +52,8 @@ class _Speaker:
 
 
 class ActivationDetector:
-    def __init__(self, host_of: HostOf, window_s: int = WINDOW_S) -> None:
-        self.host_of = host_of
+    def __init__(self, hosts_of: HostsOf, window_s: int = WINDOW_S) -> None:
+        self.hosts_of = hosts_of
         self.window_s = window_s
         self.speakers: dict[str, _Speaker] = {}
         self.untracked = 0  # voice assistants beyond MAX_SPEAKERS, counted and ignored
@@ -161,11 +161,10 @@ class ActivationDetector:
 
     def _event(self, subject: Subject, act: _Open) -> Event:
         top = sorted(act.flows.items(), key=lambda kv: -kv[1])[:3]
-        hosts = list(dict.fromkeys(self.host_of(flow) for flow, _ in top))
+        hosts = list(dict.fromkeys(self.hosts_of([flow for flow, _ in top])))
         duration = round((act.end_ns - act.start_ns) / NS, 1)
-        text = (
-            f"{subject.label}: voice activation, {duration:g} s, {human_bytes(act.bytes)} uploaded"
-            + (f" to {', '.join(hosts)}" if hosts else "")
+        text = f"{subject.label}: voice activation, {duration:g} s, {human_bytes(act.bytes)} uploaded" + (
+            f" to {', '.join(hosts)}" if hosts else ""
         )
         return Event(
             subject.device,

@@ -11,6 +11,7 @@ break it). An event is emitted when a period is first found, and when it changes
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import deque
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 
 from gateway.aggregators.detectors.events import NS, Event, EventType, human_period
-from gateway.aggregators.detectors.inputs import HostOf, SentPackets, Subject
+from gateway.aggregators.detectors.inputs import HostsOf, SentPackets, Subject
 from gateway.aggregators.grouping import key_hash
 
 K = TypeVar("K")
@@ -52,7 +53,7 @@ def estimate_period(times_s: Sequence[float]) -> float | None:
     """The period of contact times (seconds, ascending), or None when they are not periodic."""
     if len(times_s) < MIN_CONTACTS:
         return None
-    candidate = statistics.median(b - a for a, b in zip(times_s, times_s[1:], strict=False))
+    candidate = statistics.median(b - a for a, b in itertools.pairwise(times_s))
     if not MIN_PERIOD_S <= candidate <= MAX_PERIOD_S:
         return None
     on_beat = []
@@ -70,8 +71,8 @@ def estimate_period(times_s: Sequence[float]) -> float | None:
 
 
 class HeartbeatDetector:
-    def __init__(self, host_of: HostOf, gap_s: float = GAP_S) -> None:
-        self.host_of = host_of
+    def __init__(self, hosts_of: HostsOf, gap_s: float = GAP_S) -> None:
+        self.hosts_of = hosts_of
         self.gap_ns = int(gap_s * NS)
         self.last_seen: dict[int, int] = {}  # hash(device, address) -> last packet time
         self.beats: dict[tuple[str, str], _Beat] = {}
@@ -96,10 +97,11 @@ class HeartbeatDetector:
             seen[key] = int(t[last])  # re-inserted: the dict's order is least recently seen first
         _trim(seen, MAX_PAIRS)
         at = order[contact]
+        at = at[np.argsort(sent.ts_ns[at], kind="stable")].tolist()
+        hosts = self.hosts_of([sent.flow(i) for i in at])
         events: list[Event] = []
-        for i in at[np.argsort(sent.ts_ns[at], kind="stable")].tolist():
-            subject = sent.subjects[int(sent.device[i])]
-            event = self._contact(subject, self.host_of(sent.flow(i)), int(sent.ts_ns[i]))
+        for i, host in zip(at, hosts, strict=True):
+            event = self._contact(sent.subjects[int(sent.device[i])], host, int(sent.ts_ns[i]))
             if event is not None:
                 events.append(event)
         return events
@@ -113,7 +115,7 @@ class HeartbeatDetector:
             return None  # the same contact, seen on a second address of the host
         beat.contacts.append(ts_ns)
         period = estimate_period([c / NS for c in beat.contacts])
-        if period is None or (beat.reported is not None and abs(period - beat.reported) <= CHANGE * beat.reported):
+        if period is None or (beat.reported is not None and abs(period / beat.reported - 1) <= CHANGE):
             return None
         changed = beat.reported is not None
         beat.reported = period

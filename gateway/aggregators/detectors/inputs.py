@@ -27,7 +27,7 @@ I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 DeviceKey = tuple[int, int, int]  # (kind, hi, lo) as in traffic rows
 FlowKey = tuple[int, int, int, int, int, int, int, int]  # device key, remote hi/lo, proto, ports
-HostOf = Callable[[FlowKey], str]
+HostsOf = Callable[[Sequence[FlowKey]], list[str]]  # the host name of each flow
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,7 @@ class SentPackets:
         return int(self.ts_ns.shape[0])
 
     def select(self, mask: B) -> SentPackets:
-        cols = {f: getattr(self, f) for f in self.__slots__ if f != "subjects"}  # type: ignore[attr-defined]
+        cols = {f: getattr(self, f) for f in self.__slots__ if f != "subjects"}
         return SentPackets(subjects=self.subjects, **{k: v[mask] for k, v in cols.items()})
 
     def flow(self, i: int) -> FlowKey:
@@ -88,9 +88,17 @@ class SentPackets:
         )
 
     def uploads_443(self) -> B:
-        """Data packets to TCP/443 or UDP/443 (HTTPS, QUIC): where a speaker sends what it heard."""
-        web = (self.proto == IPPROTO_TCP) | (self.proto == IPPROTO_UDP)
-        return self.data & web & (self.rport == 443)
+        return is_upload_443(self.proto, self.rport, self.data)
+
+
+def is_upload_443(proto: npt.NDArray[np.uint8], dport: npt.NDArray[np.uint16], data: B) -> B:
+    """Data packets to TCP/443 or UDP/443 (HTTPS, QUIC): where a speaker sends what it heard.
+
+    Pure ACKs (no payload) are not uploads: a download makes the device send a stream of them.
+    """
+    web = (proto == IPPROTO_TCP) | (proto == IPPROTO_UDP)
+    found: B = data & web & (dport == 443)
+    return found
 
 
 def sent_outside(
@@ -140,15 +148,18 @@ def sent_outside(
     )
 
 
-def flow_host(names: NameTable, flow: FlowKey) -> str:
-    """The host name of a flow as the traffic measurement names it, else the remote address."""
-    cols = ("kind", "dhi", "dlo", "rhi", "rlo", "proto", "lport", "rport")
-    row: dict[str, npt.NDArray[np.generic]] = {
-        c: np.array([v], dtype=np.uint64) for c, v in zip(cols, flow, strict=True)
-    }
-    ids, _ = names.name_rows(row)
-    name_id = int(ids[0])
-    return names.names[name_id] if name_id else address_text(flow[3], flow[4])
+_FLOW_COLUMNS = ("kind", "dhi", "dlo", "rhi", "rlo", "proto", "lport", "rport")
+
+
+def flow_hosts(names: NameTable, flows: Sequence[FlowKey]) -> list[str]:
+    """The host name of each flow as the traffic measurement names it, else its remote address."""
+    if not flows:
+        return []
+    table = np.array(flows, dtype=np.uint64).reshape(len(flows), len(_FLOW_COLUMNS))
+    ids, _ = names.name_rows({c: table[:, k] for k, c in enumerate(_FLOW_COLUMNS)})
+    return [
+        names.names[i] if i else address_text(f[3], f[4]) for i, f in zip(ids.tolist(), flows, strict=True)
+    ]
 
 
 # ---------------------------------------------------------------- flushed rows
@@ -215,6 +226,8 @@ def destination_from_tags(text: str) -> Destination:
 
 def parse_tag_set(text: str) -> dict[str, str]:
     """The tags of a ``,k=v,k2=v2`` tag set, as `gateway.sinks.lineproto.tag_set` escapes them."""
+    if "\\" not in text:  # nothing escaped: plain splits
+        return dict(item.split("=", 1) for item in text.split(",") if "=" in item)
     tags = {}
     for item in _split(text, ","):
         parts = _split(item, "=", 1)

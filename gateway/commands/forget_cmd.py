@@ -1,0 +1,191 @@
+"""`mouchard forget DEVICE [--dry-run]`: remove what Mouchard stores about one device.
+
+Every InfluxDB series tagged ``device=DEVICE`` (traffic, dns, device, its events, and any other
+measurement keyed by the device) is dropped, then its entry in the inventory. InfluxDB goes first:
+when it cannot be reached nothing is removed, so running the command again finishes the job.
+DEVICE is a MAC, an ``ip:<address>`` key, or the name `mouchard devices` shows for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from gateway.commands.common import Subparsers
+from gateway.config import Config, normalise_mac
+from gateway.sinks.factory import open_spool
+from gateway.sinks.influxdb import InfluxError, InfluxV1Client
+from gateway.sinks.inventory import Inventory, InventoryError
+from gateway.sinks.spool import SPOOL_DIR, SpoolError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class ForgetInputError(ValueError):
+    """DEVICE names no device; the message says what to give instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    series: list[str]  # InfluxDB series keys tagged with the device
+    in_inventory: bool
+
+
+def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    forget = sub.add_parser(
+        "forget", parents=[common], help="remove a device's series, events and inventory entry"
+    )
+    forget.add_argument("device", metavar="DEVICE", help="a MAC, an ip:<address> key, or a device's name")
+    forget.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    forget.set_defaults(handler=cmd_forget)
+
+
+def cmd_forget(args: argparse.Namespace, cfg: Config, err: Console) -> int:
+    if cfg.influxdb.api != "v1":
+        err.print(
+            "mouchard forget speaks InfluxQL (influxdb.api: v1). With InfluxDB 2.x, run: influx delete "
+            f"--bucket {cfg.influxdb.database} --start 1970-01-01T00:00:00Z --stop 2100-01-01T00:00:00Z "
+            f"--predicate 'device=\"{args.device}\"' — then run this command again for the inventory.",
+            highlight=False,
+            markup=False,
+        )
+        return EXIT_BAD_INPUT
+    try:
+        inventory = Inventory.in_state_dir(cfg.state_dir)
+    except InventoryError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        return EXIT_BAD_INPUT
+    try:
+        return _forget(args, cfg, inventory, err)
+    finally:
+        inventory.close()
+
+
+def _forget(args: argparse.Namespace, cfg: Config, inventory: Inventory, err: Console) -> int:
+    try:
+        device = device_key(args.device, inventory)
+    except ForgetInputError as exc:
+        err.print(str(exc), highlight=False, markup=False)
+        return EXIT_BAD_INPUT
+    client = InfluxV1Client(cfg.influxdb)
+    where = client.describe()
+    try:
+        found = Found(stored_series(client, device), device in inventory.known())
+        if not args.dry_run:
+            drop_series(client, device)
+    except InfluxError as exc:
+        err.print(
+            f"{exc}\nNothing was removed. Start InfluxDB (or fix influxdb in the configuration) and run "
+            f"`mouchard forget {args.device}` again.",
+            highlight=False,
+            markup=False,
+        )
+        return EXIT_FAILED
+    finally:
+        client.close()
+    if not args.dry_run:
+        inventory.forget(device)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{device}: {verb} {_series_text(found.series)} from {where}", flush=True)
+    entry = "its entry" if found.in_inventory else "no entry"
+    print(f"{device}: {verb} {entry} from the inventory {inventory.path}", flush=True)
+    if not found.series and not found.in_inventory:
+        err.print(f"Mouchard stored nothing about {device}.", highlight=False, markup=False)
+    _warn_spool(err, cfg)
+    return EXIT_OK
+
+
+def device_key(text: str, inventory: Inventory) -> str:
+    """The device tag that `text` names: a MAC, an ``ip:`` key, or a name from the inventory."""
+    try:
+        return normalise_mac(text)
+    except ValueError:
+        pass
+    if text.startswith("ip:"):
+        try:
+            return "ip:" + str(ipaddress.ip_address(text[3:]))
+        except ValueError:
+            raise ForgetInputError(
+                f"'{text}' is not an ip:<address> device key, e.g. ip:192.168.1.23"
+            ) from None
+    named = sorted(r.id for r in inventory.devices() if r.name.casefold() == text.casefold())
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise ForgetInputError(
+            f"several devices are named '{text}': {', '.join(named)}; give one of these MACs"
+        )
+    raise ForgetInputError(
+        f"'{text}' is neither a MAC (aa:bb:cc:dd:ee:ff), an ip:<address> key, nor the name of a device "
+        f"in {inventory.path}; `mouchard devices` lists them"
+    )
+
+
+def _literal(value: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _database(client: InfluxV1Client) -> str | None:
+    """The configured database if it exists (a gateway that never wrote has none)."""
+    wanted = client.cfg.database
+    for result in client.query("SHOW DATABASES"):
+        for series in _list(result.get("series")):
+            values = _list(series.get("values")) if isinstance(series, dict) else []
+            if any(isinstance(row, list) and row[:1] == [wanted] for row in values):
+                return wanted
+    return None
+
+
+def stored_series(client: InfluxV1Client, device: str) -> list[str]:
+    """The keys of every series tagged ``device=DEVICE`` in the configured database."""
+    database = _database(client)
+    if database is None:
+        return []
+    results = client.query(f'SHOW SERIES WHERE "device" = {_literal(device)}', database)
+    keys: list[str] = []
+    for result in results:
+        for series in _list(result.get("series")):
+            rows = _list(series.get("values")) if isinstance(series, dict) else []
+            keys.extend(str(row[0]) for row in rows if isinstance(row, list) and row)
+    return keys
+
+
+def drop_series(client: InfluxV1Client, device: str) -> None:
+    """Drop every series tagged ``device=DEVICE``, in every measurement and retention policy."""
+    database = _database(client)
+    if database is not None:
+        client.query(f'DROP SERIES WHERE "device" = {_literal(device)}', database)
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _series_text(keys: list[str]) -> str:
+    if not keys:
+        return "no series"
+    return f"{len(keys)} series ({', '.join(sorted({key.split(',', 1)[0] for key in keys}))})"
+
+
+def _warn_spool(err: Console, cfg: Config) -> None:
+    """Points waiting in the spool may hold the device's data: delivered later, they would be back."""
+    folder = cfg.state_dir / SPOOL_DIR
+    if not folder.is_dir():
+        return
+    try:
+        spool = open_spool(cfg)
+    except SpoolError:
+        return
+    depth = spool.depth()
+    spool.close()
+    if depth.points:
+        err.print(
+            f"{depth.points} points wait in the spool {folder} and may hold this device's: "
+            "run `mouchard spool flush`, then forget again.",
+            highlight=False,
+            markup=False,
+        )
