@@ -69,6 +69,27 @@ def split_packets(data: bytes, sizes: bytes) -> list[bytes]:
     return packets
 
 
+def encode_batch(packets: Sequence[bytes], links: Sequence[int]) -> bytes:
+    """The input layout check_headers reads: count-1, link type indices, 2-byte sizes, then the bytes."""
+    count = len(packets)
+    head = bytes([count - 1]) + bytes(LINK_TYPES.index(link) for link in links[:count])
+    sizes = b"".join(struct.pack(">H", len(p)) for p in packets)
+    return head + sizes + b"".join(packets)
+
+
+def headers_seeds() -> list[bytes]:
+    """Batches of up to 8 frames: Ethernet (with VLAN), and the same IP packets raw and cooked."""
+    frames = frame_seeds()
+    raw = [frame[14:] for frame in frames[:4]]
+    sll = [fr.sll_header(0, "02:00:00:00:00:01", 0x0800) + frame[14:] for frame in frames[:4]]
+    return [
+        encode_batch(frames[:8], [LinkType.ETHERNET] * 8),
+        encode_batch(frames[8:16], [LinkType.ETHERNET] * 8),
+        encode_batch(raw, [LinkType.RAW] * 4),
+        encode_batch(sll, [LinkType.LINUX_SLL] * 4),
+    ]
+
+
 def _varint(value: int) -> bytes:
     return bytes([0x40 | value >> 8, value & 0xFF]) if value >= 64 else bytes([value])
 
@@ -133,7 +154,13 @@ def mdns_seeds() -> list[bytes]:
 def dhcp_seeds() -> list[bytes]:
     request = fr.dhcp_request(1, "02:00:00:00:00:01", hostname="esp-kettle", vendor_class="udhcp 1.21.1")
     reply = fr.dhcp_reply(
-        1, "02:00:00:00:00:01", fr.DHCP_ACK, "192.168.1.10", "192.168.1.1", router="192.168.1.1", dns=["9.9.9.9"]
+        1,
+        "02:00:00:00:00:01",
+        fr.DHCP_ACK,
+        "192.168.1.10",
+        "192.168.1.1",
+        router="192.168.1.1",
+        dns=["9.9.9.9"],
     )
     return [request, reply]
 
@@ -151,7 +178,7 @@ def http_seeds() -> list[bytes]:
     return [
         fr.http_get("www.example.com", "/index.html"),
         b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
-        b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n\r\n",
+        b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\n\r\n',
     ]
 
 
@@ -172,8 +199,16 @@ def frame_seeds() -> list[bytes]:
     out.append(_flow(68, 67).udp(dhcp_seeds()[0]))
     out.append(_flow(67, 68).udp(dhcp_seeds()[1]))
     ra = fr.router_advertisement("fe80::1", "ff02::1", "02:00:00:00:00:fe", "2001:db8:1::")
-    out.append(fr.ethernet("33:33:00:00:00:01", "02:00:00:00:00:fe", fr.ETH_P_IPV6, fr.ipv6("fe80::1", "ff02::1", 58, ra)))
-    out.append(fr.ethernet("02:00:00:00:00:fe", "02:00:00:00:00:01", fr.ETH_P_8021Q, b"\x00\x05\x08\x00" + out[0][14:]))
+    out.append(
+        fr.ethernet(
+            "33:33:00:00:00:01", "02:00:00:00:00:fe", fr.ETH_P_IPV6, fr.ipv6("fe80::1", "ff02::1", 58, ra)
+        )
+    )
+    out.append(
+        fr.ethernet(
+            "02:00:00:00:00:fe", "02:00:00:00:00:01", fr.ETH_P_8021Q, b"\x00\x05\x08\x00" + out[0][14:]
+        )
+    )
     return out
 
 
@@ -216,7 +251,7 @@ SEEDS = {
     "quic": quic_seeds,
     "http": http_seeds,
     "ndp": ndp_seeds,
-    "headers": frame_seeds,
+    "headers": headers_seeds,
     "capfile": capture_seeds,
     "gateway": capture_seeds,
 }

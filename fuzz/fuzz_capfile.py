@@ -1,47 +1,22 @@
 """Atheris harness: pcap and pcapng reading of a fuzzed file, then header decoding of every batch.
 
-A damaged file may raise CaptureError (the CLI's exit 2); anything else is a finding. Every batch
-must stay inside its buffer, and the reader must account for what it read.
+The property checked is fuzz.checks.check_capfile, which tests/fuzz/ also runs on every saved finding.
+Run it through `python -m fuzz.run --only capfile` (seeds, corpus and time limit), or directly:
+`python -m fuzz.fuzz_capfile -max_total_time=60 CORPUS_DIR`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 
 import atheris
-import numpy as np
 
-with atheris.instrument_imports(include=["gateway"]):
-    from gateway.parsers.headers import decode
-    from gateway.sources.capfile import PAD, CaptureError, ReadStats, open_capture
-
-PATH = os.path.join(tempfile.mkdtemp(prefix="mouchard-fuzz-"), "input.cap")
-
-
-def test_one_input(data: bytes) -> None:
-    with open(PATH, "wb") as fh:  # noqa: PTH123 - the hot loop of the harness
-        fh.write(data)
-    stats = ReadStats()
-    seen = 0
-    try:
-        for batch in open_capture(PATH, stats):
-            n = len(batch)
-            assert batch.caplen.shape == batch.wirelen.shape == batch.ts_ns.shape == (n,)
-            assert (batch.offset >= 0).all()
-            assert (batch.offset + np.maximum(batch.caplen, 0) <= len(batch.buf) - PAD).all()
-            assert (batch.wirelen >= batch.caplen).all()
-            decode(batch)
-            seen += n
-    except CaptureError:
-        return
-    assert seen == stats.packets
-    assert stats.bytes_read + stats.truncated_tail <= len(data)
+with atheris.instrument_imports(include=["gateway", "fuzz"]):
+    from fuzz.checks import check_capfile
 
 
 def main() -> None:
-    atheris.Setup(sys.argv, test_one_input)
+    atheris.Setup(sys.argv, check_capfile)
     atheris.Fuzz()
 
 

@@ -1,4 +1,9 @@
-"""Atheris harness: the HTTP/1.x request host, arbitrary bytes in."""
+"""Atheris harness: the HTTP/1.x request host.
+
+The property checked is fuzz.checks.check_http, which tests/fuzz/ also runs on every saved finding.
+Run it through `python -m fuzz.run --only http` (seeds, corpus and time limit), or directly:
+`python -m fuzz.fuzz_http -max_total_time=60 CORPUS_DIR`.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,12 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["gateway"]):
-    from gateway.parsers.http import parse_http_host
-
-
-def test_one_input(data: bytes) -> None:
-    host = parse_http_host(data)
-    assert host is None or (host and len(host) <= 253 and host == host.lower())
+with atheris.instrument_imports(include=["gateway", "fuzz"]):
+    from fuzz.checks import check_http
 
 
 def main() -> None:
-    atheris.Setup(sys.argv, test_one_input)
+    atheris.Setup(sys.argv, check_http)
     atheris.Fuzz()
 
 

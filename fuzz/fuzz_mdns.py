@@ -1,4 +1,9 @@
-"""Atheris harness: passive mDNS / DNS-SD messages, arbitrary bytes in."""
+"""Atheris harness: passive mDNS / DNS-SD messages and TXT properties.
+
+The property checked is fuzz.checks.check_mdns, which tests/fuzz/ also runs on every saved finding.
+Run it through `python -m fuzz.run --only mdns` (seeds, corpus and time limit), or directly:
+`python -m fuzz.fuzz_mdns -max_total_time=60 CORPUS_DIR`.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,12 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["gateway"]):
-    from gateway.parsers.mdns import MAX_RECORDS, MAX_TXT_KEYS, parse_mdns, txt_properties
-
-
-def test_one_input(data: bytes) -> None:
-    msg = parse_mdns(data)
-    if msg is not None:
-        assert len(msg.questions) <= MAX_RECORDS
-        assert all(len(text.properties) <= MAX_TXT_KEYS for text in msg.texts)
-        msg.properties()
-    assert len(txt_properties(data)) <= MAX_TXT_KEYS
+with atheris.instrument_imports(include=["gateway", "fuzz"]):
+    from fuzz.checks import check_mdns
 
 
 def main() -> None:
-    atheris.Setup(sys.argv, test_one_input)
+    atheris.Setup(sys.argv, check_mdns)
     atheris.Fuzz()
 
 

@@ -1,5 +1,9 @@
-"""Atheris harness: QUIC Initials. Inputs starting with 0x00 are frames sealed in a valid Initial
-(so the frame walk and the ClientHello inside are reached past the AEAD); others are raw datagrams."""
+"""Atheris harness: QUIC Initials (inputs starting with 0x00 are frames sealed in a valid Initial).
+
+The property checked is fuzz.checks.check_quic, which tests/fuzz/ also runs on every saved finding.
+Run it through `python -m fuzz.run --only quic` (seeds, corpus and time limit), or directly:
+`python -m fuzz.fuzz_quic -max_total_time=60 CORPUS_DIR`.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,11 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["gateway", "fuzz"]):
-    from fuzz.common import protect_initial
-    from gateway.parsers.quic import MAX_CONNECTIONS, QuicInitialReassembler, parse_quic_initial
-
-
-def test_one_input(data: bytes) -> None:
-    datagram = protect_initial(data[1:]) if data[:1] == b"\x00" else data
-    parse_quic_initial(datagram)
-    reassembler = QuicInitialReassembler(max_connections=4)
-    reassembler.feed(datagram)
-    reassembler.feed(datagram)
-    assert len(reassembler) <= min(4, MAX_CONNECTIONS)
+    from fuzz.checks import check_quic
 
 
 def main() -> None:
-    atheris.Setup(sys.argv, test_one_input)
+    atheris.Setup(sys.argv, check_quic)
     atheris.Fuzz()
 
 

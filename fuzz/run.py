@@ -64,7 +64,9 @@ def run_one(name: str, seconds: int, workdir: Path) -> tuple[str, int, list[Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=300, help="time per harness (default 300)")
     parser.add_argument("--jobs", type=int, default=2, help="harnesses run at once (default 2)")
     parser.add_argument("--only", nargs="*", choices=HARNESSES, help="run only these harnesses")

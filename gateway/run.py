@@ -4,6 +4,11 @@ The capture handle's file descriptor wakes the loop when packets are ready; a on
 bins that the clock has completed (an idle lab still gets its points), and every minute the device
 inventory and the gateway's own metrics (packets, kernel drops) are written. SIGTERM and SIGINT
 flush the open bins and the sinks, then exit; SIGHUP reloads the lab's device labels.
+
+In router mode (``capture.source: conntrack``) bytes come from the kernel's flow counters: the
+conntrack event socket wakes the loop as flows end, the table is dumped about a second before each
+bin closes and once more on exit. The capture names (`observe_names`), and counts only what
+connection tracking cannot (multicast, broadcast, ICMP errors).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 from gateway.app import Gateway
 from gateway.config import Config, load_config
+from gateway.sources.conntrack import ConntrackError, ConntrackSource, FlowBatch, split_untracked
 from gateway.sources.live import LiveCapture
 
 log = logging.getLogger(__name__)
@@ -25,21 +31,66 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0
 INVENTORY_EVERY_S = 60.0
 METRICS_EVERY_S = 10.0
+DUMP_BEFORE_BIN_END_S = 1.0  # router mode: read the flow table this long before each bin closes
 
 
 class LiveGateway:
-    def __init__(self, cfg: Config, gateway: Gateway, capture: LiveCapture, config_path: Path | None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        gateway: Gateway,
+        capture: LiveCapture,
+        config_path: Path | None,
+        flows: ConntrackSource | None = None,
+    ) -> None:
         self.cfg = cfg
         self.gateway = gateway
         self.capture = capture
         self.config_path = config_path
+        self.flows = flows
         self.stopping = asyncio.Event()
         self._last_inventory = 0.0
         self._last_metrics = 0.0
+        self._next_dump = 0.0
+        self._flow_errors = 0
 
     def _readable(self) -> None:
         while (batch := self.capture.read()) is not None:
-            self.gateway.process(batch)
+            if self.flows is None:
+                self.gateway.process(batch)
+                continue
+            # router mode: conntrack counts the flows; the capture names them, and counts only
+            # what conntrack does not (multicast, broadcast, ICMP errors)
+            counted, names = split_untracked(batch)
+            if counted is not None:
+                self.gateway.process(counted)
+            if names is not None:
+                self.gateway.observe_names(names)  # type: ignore[attr-defined]  # NamingGateway for now
+
+    def _flows_readable(self) -> None:
+        if self.flows is not None:
+            self._flow_step(self.flows.read_events)
+
+    def _dump(self, flows: ConntrackSource, final: bool = False) -> None:
+        self._flow_step(lambda: flows.dump(final=final))
+        self._schedule_dump()
+
+    def _schedule_dump(self) -> None:
+        interval = self.cfg.aggregation.interval_s
+        self._next_dump = (time.time() // interval + 1) * interval - DUMP_BEFORE_BIN_END_S
+
+    def _flow_step(self, read: Callable[[], FlowBatch | None]) -> None:
+        """A conntrack reading into the bins; a failure is logged once and retried next time."""
+        try:
+            batch = read()
+        except ConntrackError as exc:
+            self._flow_errors += 1
+            (log.error if self._flow_errors == 1 else log.debug)(
+                "conntrack reading failed, retrying: %s", exc
+            )
+            return
+        if batch is not None:
+            self.gateway.process_flows(batch.ts_ns, batch.flows)
 
     def _reload(self) -> None:
         try:
@@ -53,6 +104,8 @@ class LiveGateway:
     def _periodic(self) -> None:
         now = time.time()
         self.gateway.tick(time.time_ns())
+        if self.flows is not None and now >= self._next_dump:
+            self._dump(self.flows)
         if now - self._last_metrics >= METRICS_EVERY_S:
             self._metrics()
             self._last_metrics = now
@@ -62,14 +115,28 @@ class LiveGateway:
 
     def _metrics(self) -> None:
         st = self.capture.stats()
-        self.gateway.self_metrics(
-            time.time_ns(),
-            {"kernel_received": st.received, "kernel_drops": st.dropped, "if_drops": st.if_dropped},
-        )
+        extra = {"kernel_received": st.received, "kernel_drops": st.dropped, "if_drops": st.if_dropped}
+        if self.flows is not None:
+            fs = self.flows.stats
+            extra |= {
+                "conntrack_events": fs.events,
+                "conntrack_events_lost": fs.events_lost,
+                "conntrack_entries": fs.dump_entries,
+                "conntrack_dump_ms": fs.dump_ms,
+                "conntrack_uncounted": fs.uncounted,
+                "conntrack_untracked": fs.untracked,
+                "conntrack_swept": fs.swept,
+            }
+        self.gateway.self_metrics(time.time_ns(), extra)
 
     async def run(self, ready: Callable[[], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
         loop.add_reader(self.capture.fileno(), self._readable)
+        flows = self.flows
+        if flows is not None:
+            self._flow_step(flows.start)  # the counters so far are a baseline: nothing is reported
+            self._schedule_dump()
+            loop.add_reader(flows.fileno(), self._flows_readable)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload)
@@ -84,5 +151,8 @@ class LiveGateway:
         finally:
             loop.remove_reader(self.capture.fileno())
             self._readable()
+            if flows is not None:
+                loop.remove_reader(flows.fileno())
+                self._dump(flows, final=True)
             self._metrics()
             self.gateway.finish()

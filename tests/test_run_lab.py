@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,20 @@ def _influx(gw: Namespace, q: str) -> list[dict[str, object]]:
     return series
 
 
-def test_live_gateway_counts_and_names_a_device_exactly(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class LabRun:
+    """What one run of the lab left: the device's MAC, tcpdump's bytes for it, and InfluxDB's rows."""
+
+    mac: str
+    expected: int  # bytes of the device's IPv4/IPv6 frames on the gateway's LAN side (tcpdump)
+    totals: dict[str, int]  # bytes_out + bytes_in per device tag
+    named: dict[str, str]  # host -> name_source, for the device
+    names: dict[str, str]  # device -> name (device measurement)
+    stderr: str
+
+
+def _run_lab(tmp_path: Path, source: str) -> LabRun:
+    """The device script through the lab, with `mouchard run` (``capture.source``) on the gateway."""
     with NetnsLab() as lab:
         dev, gw, cloud = _build(lab)
         _cloud_services(cloud, tmp_path)
@@ -141,12 +155,15 @@ def test_live_gateway_counts_and_names_a_device_exactly(tmp_path: Path) -> None:
         try:
             cfg = tmp_path / "mouchard.yaml"
             cfg.write_text(
-                f"state_dir: {tmp_path}/state\ncapture:\n  interface: gwlan\n"
+                f"state_dir: {tmp_path}/state\ncapture:\n  interface: gwlan\n  source: {source}\n"
                 f"influxdb:\n  url: http://127.0.0.1:{INFLUX_PORT}\naggregation:\n  interval_s: 5\n"
             )
             run = gw.popen(sys.executable, "-m", "gateway", "run", "--config", str(cfg), cwd=ROOT)
             assert run.stderr is not None
-            assert "capturing on gwlan" in run.stderr.readline()
+            started = [run.stderr.readline()]  # set-up notes, then "... on gwlan → ..."
+            while started[-1] and "on gwlan" not in started[-1] and len(started) < 20:
+                started.append(run.stderr.readline())
+            assert "on gwlan" in started[-1], "".join(started)
             oracle = tmp_path / "oracle.pcap"
             dump = gw.popen("tcpdump", "-i", "gwlan", "-w", str(oracle), "-U", "ip or ip6")
             assert dump.stderr is not None
@@ -160,20 +177,43 @@ def test_live_gateway_counts_and_names_a_device_exactly(tmp_path: Path) -> None:
             dump.send_signal(signal.SIGTERM)
             dump.wait(10)
             run.send_signal(signal.SIGTERM)
-            assert run.wait(30) == 0, run.stderr.read()
+            code = run.wait(30)
+            stderr = "".join(started) + run.stderr.read()
+            assert code == 0, stderr
             mac = dev.mac("dev0")
-            expected = mac_totals(oracle)[mac]
             rows = _influx(gw, "SELECT sum(bytes_out) + sum(bytes_in) FROM traffic GROUP BY device")
-            totals = {s["tags"]["device"]: s["values"][0][1] for s in rows}  # type: ignore[index]
-            assert totals[mac] == expected
             hosts = _influx(
                 gw, f"SELECT sum(bytes_out) FROM traffic WHERE device = '{mac}' GROUP BY host, name_source"
             )
-            named = {s["tags"]["host"]: s["tags"]["name_source"] for s in hosts}  # type: ignore[index]
-            assert named["secure.lab.test"] == "sni"
-            assert named["plain.lab.test"] == "http"
-            assert named["udp.lab.test"] == "dns"
             names = _influx(gw, 'SELECT last("name") FROM device GROUP BY device')
-            assert {s["tags"]["device"]: s["values"][0][1] for s in names}[mac] == "Lab Speaker"  # type: ignore[index]
+            return LabRun(
+                mac=mac,
+                expected=mac_totals(oracle)[mac],
+                totals={s["tags"]["device"]: s["values"][0][1] for s in rows},  # type: ignore[index]
+                named={s["tags"]["host"]: s["tags"]["name_source"] for s in hosts},  # type: ignore[index]
+                names={s["tags"]["device"]: s["values"][0][1] for s in names},  # type: ignore[index]
+                stderr=stderr,
+            )
         finally:
             gw.run(str(SCRIPTS / "influxd-local"), "stop", str(tmp_path / "influx"), check=False)
+
+
+def _assert_named(run: LabRun) -> None:
+    assert run.named["secure.lab.test"] == "sni"
+    assert run.named["plain.lab.test"] == "http"
+    assert run.named["udp.lab.test"] == "dns"
+    assert run.names[run.mac] == "Lab Speaker"
+
+
+def test_live_gateway_counts_and_names_a_device_exactly(tmp_path: Path) -> None:
+    run = _run_lab(tmp_path, "pcap")
+    assert run.totals[run.mac] == run.expected
+    _assert_named(run)
+
+
+def test_router_mode_counts_the_same_bytes_from_conntrack(tmp_path: Path) -> None:
+    """conntrack's IP bytes plus 14 bytes of Ethernet header per packet equal tcpdump's frames."""
+    run = _run_lab(tmp_path, "conntrack")
+    assert "table inet mouchard" in run.stderr  # the set-up says it turned tracking on
+    assert run.totals == {run.mac: run.expected}, run.stderr
+    _assert_named(run)

@@ -7,12 +7,15 @@ failed batch. The Gateway's thread only appends to a list: it never waits for In
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from gateway.sinks.batch import Backlog, Batch, Delivered, LineBuffer
 from gateway.sinks.influxdb import InfluxError, InfluxUnavailable
 from gateway.sinks.reliable import Outcomes, Timing, send_with_retries
+
+log = logging.getLogger(__name__)
 
 
 class Batcher:
@@ -42,9 +45,10 @@ class Batcher:
     def write(self, lines: list[str]) -> None:
         self.backlog.add(len(lines))
         with self._cond:
+            was_empty = not len(self._buffer)
             self._buffer.add(lines)
-            if len(self._buffer) >= self._buffer.batch_size:
-                self._cond.notify()
+            if was_empty or len(self._buffer) >= self._buffer.batch_size:
+                self._cond.notify()  # a new deadline (the age of these lines), or a full batch
 
     def finish(self, timeout_s: float) -> list[Batch]:
         """Send what is buffered; after ``timeout_s`` (and one request), return what was not tried."""
@@ -59,17 +63,24 @@ class Batcher:
 
     def _run(self) -> None:
         while (batch := self._next()) is not None:
-            try:
-                if self._outcomes.give_up():  # InfluxDB is down: earlier batches wait in the spool
-                    raise InfluxUnavailable("InfluxDB is unavailable; batch not tried")
-                result = send_with_retries(
-                    self._send, batch, self._outcomes, self._timing.backoff, self._timing.retry_budget_s
-                )
-            except InfluxError as exc:
-                self._outcomes.failed(batch, exc)
-            else:
-                self._outcomes.written(batch, result)
+            self._deliver(batch)
             self.backlog.done(batch.points)
+
+    def _deliver(self, batch: Batch) -> None:
+        if self._outcomes.give_up():  # InfluxDB is down: earlier batches wait in the spool
+            self._outcomes.failed(batch, InfluxUnavailable("InfluxDB is unavailable; batch not tried"))
+            return
+        try:
+            result = send_with_retries(
+                self._send, batch, self._outcomes, self._timing.backoff, self._timing.retry_budget_s
+            )
+        except InfluxError as exc:
+            self._outcomes.failed(batch, exc)
+        except Exception as exc:  # a bug must not lose the batch nor stop the thread
+            log.exception("sending a batch failed unexpectedly; it goes to the spool")
+            self._outcomes.failed(batch, InfluxUnavailable(f"unexpected {type(exc).__name__}"))
+        else:
+            self._outcomes.written(batch, result)
 
     def _next(self) -> Batch | None:
         """The next batch to send, waiting until one is due; None once finished and empty."""

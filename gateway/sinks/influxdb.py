@@ -170,8 +170,10 @@ class InfluxV1Client:
         try:
             self.query(f"CREATE DATABASE {_ident(db)}")
         except InfluxSetupError as exc:
-            if exc.status != 403 or db in self._databases():
+            if exc.status != 403:
                 raise
+            if db in self._databases():
+                return  # not ours to create, and there it is
             raise InfluxSetupError(
                 f"InfluxDB at {self._where}: database '{db}' does not exist and user '{self.cfg.username}' "
                 f"may not create it. Ask an admin to run: CREATE DATABASE {_ident(db)}; "
@@ -180,17 +182,18 @@ class InfluxV1Client:
             ) from None
 
     def _ensure_retention_policy(self) -> None:
-        db, rp = self.cfg.database, self.cfg.retention_policy
-        if rp in self._retention_policies():
-            return
+        db, rp, user = self.cfg.database, self.cfg.retention_policy, self.cfg.username
         duration = RETENTION_DURATION
         statement = f"CREATE RETENTION POLICY {_ident(rp)} ON {_ident(db)} DURATION {duration} REPLICATION 1"
         try:
+            if rp in self._retention_policies():
+                return
             self.query(statement)
         except InfluxSetupError as exc:
             raise InfluxSetupError(
-                f"InfluxDB at {self._where}: retention policy '{rp}' does not exist on '{db}' and cannot "
-                f"be created ({exc}). Ask an admin to run: {statement}",
+                f"InfluxDB at {self._where}: retention policy '{rp}' on '{db}' could not be checked or "
+                f"created ({exc}). Ask an admin to run: {statement}; and, if it exists already, to run: "
+                f"GRANT READ ON {_ident(db)} TO {_ident(user)} so that Mouchard can see it",
                 status=exc.status,
             ) from None
 

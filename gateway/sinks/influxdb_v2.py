@@ -108,7 +108,7 @@ class InfluxV2Client:
         self._client.close()  # type: ignore[no-untyped-call]
         # Its __del__ clears the pool again when collected, which at interpreter exit fails noisily
         # under urllib3-future ("sys.meta_path is None"); the pool is closed already.
-        api_client.rest_client.pool_manager = None
+        api_client.rest_client.pool_manager = None  # type: ignore[assignment]
 
 
 def classify(exc: BaseException, points: int, where: str) -> Delivered | InfluxError:

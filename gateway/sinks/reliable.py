@@ -25,7 +25,7 @@ from typing import Protocol
 from gateway.sinks.batch import Backlog, Backoff, Batch, Delivered, LineBuffer
 from gateway.sinks.influxdb import InfluxError, InfluxSetupError, InfluxUnavailable
 from gateway.sinks.lineproto import escape_tag
-from gateway.sinks.spool import Spool, SpoolBusyError, SpoolDepth
+from gateway.sinks.spool import Spool, SpoolBusyError, SpoolDepth, SpoolError
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +231,8 @@ class ReliableSink:
 
     def close(self) -> None:
         """Send what is buffered, deliver the spool for at most ``close_budget_s``, then stop."""
+        if self._final_report is not None:
+            return  # closed already
         deadline = time.monotonic() + self.timing.close_budget_s
         with self._lock:
             self._closing_by = deadline
@@ -267,12 +269,18 @@ class ReliableSink:
     def written(self, batch: Batch, result: Delivered) -> None:
         with self._lock:
             self.counters.written += batch.points - result.dropped
+            was_down = self._down
             self._down, self._failures = False, 0
+        if was_down:
+            log.info("InfluxDB takes writes again; the spool in %s is being delivered", self.spool.folder)
         self._count_bad(result)
 
     def failed(self, batch: Batch, error: InfluxError) -> None:
         self._to_spool(batch)
-        self._note_failure(error)
+        if self._down and error.retryable:
+            self._wake.set()  # known down already: the spool thread's probes keep their backoff
+        else:
+            self._note_failure(error)
 
     def retried(self, points: int) -> None:
         with self._lock:
@@ -314,7 +322,13 @@ class ReliableSink:
             self._to_spool(batch)
 
     def _to_spool(self, batch: Batch) -> None:
-        self.spool.append(batch)
+        try:
+            self.spool.append(batch)
+        except SpoolError as exc:  # a full disk: these points are lost, and counted
+            with self._lock:
+                self.counters.dropped += batch.points
+            self._quiet.warn(str(exc), "%s: %d points LOST", exc, batch.points)
+            return
         with self._lock:
             self.counters.spooled += batch.points
 
@@ -352,10 +366,17 @@ class ReliableSink:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            self._spool_held()
-            self._periodic_metrics()
-            if time.monotonic() >= self._next_try and self._fatal is None:
-                self._try_deliver()
+            try:
+                self._tick()
+            except Exception:  # a bug must not stop delivery for good: say it, wait, go on
+                log.exception("the spool thread failed; it tries again in %.0f s", self.timing.backoff.max_s)
+                self._next_try = time.monotonic() + self.timing.backoff.max_s
+
+    def _tick(self) -> None:
+        self._spool_held()
+        self._periodic_metrics()
+        if time.monotonic() >= self._next_try and self._fatal is None:
+            self._try_deliver()
 
     def _sleep_s(self) -> float:
         now = time.monotonic()

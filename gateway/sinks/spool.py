@@ -14,6 +14,7 @@ to rescan; delivering holds ``.drain`` so that two processes never send the same
 from __future__ import annotations
 
 import fcntl
+import itertools
 import logging
 import os
 import re
@@ -41,6 +42,8 @@ _TMP = ".tmp-"
 _HEADER = re.compile(rb"#mouchard-spool 1 points=(\d+) crc32=([0-9a-f]{8})\n")
 _NAME = re.compile(r"(\d{20})-(\d+)-(\d+)\.(\d+)\.lp")
 _T = TypeVar("_T")
+# With the pid, makes names unique even for equal stamps from two spools of one process.
+_SERIAL = itertools.count(1)
 
 
 class SpoolError(Exception):
@@ -103,7 +106,6 @@ class Spool:
         self._bytes = 0
         self._points = 0
         self._generation = -1
-        self._serial = 0
         self._closed = False
         try:
             _make_dirs(folder)
@@ -111,6 +113,8 @@ class Spool:
             self._drain_fd = os.open(folder / ".drain", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise SpoolError(f"cannot use the spool folder {folder}: {exc.strerror}") from None
+        with self._locked():
+            pass  # the first scan: it also clears what a killed writer left half-written
 
     def __repr__(self) -> str:
         return f"Spool({str(self.folder)!r}, max_bytes={self.max_bytes})"
@@ -154,11 +158,15 @@ class Spool:
                 )
                 return self._count_dropped(Dropped(1, batch.points))
             dropped = self._make_room(len(data))
-            self._serial += 1
-            name = f"{batch.stamp_ns:020d}-{os.getpid()}-{self._serial}.{batch.points}{_SUFFIX}"
-            _write_durably(self.folder, name, data)
-            self._add(SpooledBatch(name, batch.points, len(data), batch.stamp_ns))
-            self._bump()
+            name = f"{batch.stamp_ns:020d}-{os.getpid()}-{next(_SERIAL)}.{batch.points}{_SUFFIX}"
+            try:
+                _write_durably(self.folder, name, data)
+                self._add(SpooledBatch(name, batch.points, len(data), batch.stamp_ns))
+            except OSError as exc:
+                (self.folder / f"{_TMP}{name}").unlink(missing_ok=True)
+                raise SpoolError(f"cannot write to the spool {self.folder}: {exc.strerror}") from None
+            finally:
+                self._bump()  # other processes rescan (batches may have been dropped for room)
             return dropped
 
     def _make_room(self, size: int) -> Dropped:
@@ -172,11 +180,11 @@ class Spool:
         if dropped.batches:
             _fsync_dir(self.folder)
             log.warning(
-                "spool %s is full (%d MiB): DROPPED its %d oldest batches (%d points) to make room; "
+                "spool %s is full (%.1f MiB): DROPPED its %d oldest batches (%d points) to make room; "
                 "InfluxDB has been unreachable too long — deliver with `mouchard spool flush` or raise "
                 "the spool size",
                 self.folder,
-                self.max_bytes >> 20,
+                self.max_bytes / 2**20,
                 dropped.batches,
                 dropped.points,
             )

@@ -26,6 +26,16 @@ CHUNK_BYTES = 8 << 20
 # No capture tool writes records longer than this (libpcap's MAXIMUM_SNAPLEN is 262144);
 # a longer record length means the file is damaged, and we stop reading it.
 MAX_RECORD = 262_144
+# An original (wire) length above this is damage too: no link carries larger frames (GRO merges TCP
+# segments to 64 KiB at most). Counting it as it stands would add up to 4 GiB to a device per packet.
+MAX_WIRE = MAX_RECORD
+# Interfaces one pcapng section may describe: capture tools write one per capture interface (a
+# handful). Further IDBs are skipped (their packets count as an unsupported link): without a bound,
+# IDBs alternating with packets made the reader quadratic in the file size.
+MAX_INTERFACES = 256
+# if_tsoffset beyond this many seconds (about 126 years either way) is damage: it is clamped so the
+# nanosecond timestamps stay inside int64.
+MAX_TS_OFFSET_S = 4_000_000_000
 # Zero bytes after the data, so vectorised header reads past a short packet's end stay in the
 # array; every such read is masked out afterwards by the caplen checks.
 PAD = 128
@@ -209,7 +219,7 @@ def _pcap_batch(
         buf=arr,
         offset=rec + 16,
         caplen=incl,
-        wirelen=np.maximum(orig, incl),
+        wirelen=np.maximum(np.minimum(orig, MAX_WIRE), incl),
         ts_ns=ts,
         linktype=np.full(len(rec), linktype, dtype=np.int32),
     )
@@ -269,6 +279,8 @@ class _PcapngWalk:
                 epb_append(pos)
             elif btype == 3:
                 self.spb.append(pos)
+            elif btype == 1 and len(self.ifaces) >= MAX_INTERFACES:
+                self.st.skipped_blocks += 1
             elif btype == 1:
                 if self.epb or self.spb:
                     return pos, False  # keep the interface table of a batch fixed
@@ -312,7 +324,8 @@ def _parse_idb(block: bytes, endian: str) -> _Interface:
             else:
                 iface.ns_per_unit_num, iface.ns_per_unit_den = 1, 10 ** (res - 9)
         elif code == 14 and length == 8:  # if_tsoffset, seconds
-            iface.offset_s = struct.unpack_from(endian + "q", value)[0]
+            offset = struct.unpack_from(endian + "q", value)[0]
+            iface.offset_s = max(-MAX_TS_OFFSET_S, min(MAX_TS_OFFSET_S, offset))
         pos += 4 + ((length + 3) & ~3)
     return iface
 
@@ -336,10 +349,9 @@ def _pcapng_batch(arr: npt.NDArray[np.uint8], walk: _PcapngWalk, st: ReadStats, 
     caplen = np.minimum(caplen, np.maximum(blen - 32, 0))
     ts = np.zeros(len(epb), dtype=np.int64)
     link = np.zeros(len(epb), dtype=np.int32)
-    for idx, ifc in enumerate(ifaces):
+    for idx in np.unique(iface).tolist():  # the interfaces this batch uses, not all of the section's
+        ifc = ifaces[idx]
         sel = iface == idx
-        if not sel.any():
-            continue
         link[sel] = ifc.linktype
         u = units[sel]
         if ifc.ns_per_unit_den == 1:
@@ -354,7 +366,7 @@ def _pcapng_batch(arr: npt.NDArray[np.uint8], walk: _PcapngWalk, st: ReadStats, 
         srec = np.asarray(spb, dtype=np.int64)
         s_orig = gather_u32(arr, srec + 8, big).astype(np.int64)
         s_blen = gather_u32(arr, srec + 4, big).astype(np.int64)
-        s_cap = np.minimum(s_orig, s_blen - 16)
+        s_cap = np.clip(s_blen - 16, 0, s_orig)  # a block too short for its header holds no data
         all_rec = np.concatenate([rec, srec])
         order = np.argsort(all_rec, kind="stable")
         offset = np.concatenate([offset, srec + 12])[order]
@@ -365,7 +377,12 @@ def _pcapng_batch(arr: npt.NDArray[np.uint8], walk: _PcapngWalk, st: ReadStats, 
         ts = _fill_forward(ts_all)
     st.packets += len(offset)
     return PacketBatch(
-        buf=arr, offset=offset, caplen=caplen, wirelen=np.maximum(orig, caplen), ts_ns=ts, linktype=link
+        buf=arr,
+        offset=offset,
+        caplen=caplen,
+        wirelen=np.maximum(np.minimum(orig, MAX_WIRE), caplen),
+        ts_ns=ts,
+        linktype=link,
     )
 
 
