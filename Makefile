@@ -7,7 +7,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := influxdb influxdb-client mosquitto mosquitto-clients tshark libpcap0.8-dev ieee-data curl iproute2 tcpdump ethtool tcpreplay dnsmasq-base nftables conntrack openssl avahi-daemon
+DEBS := influxdb influxdb-client mosquitto mosquitto-clients tshark libpcap0.8-dev ieee-data curl iproute2 tcpdump ethtool tcpreplay dnsmasq-base nftables conntrack openssl avahi-daemon victoria-metrics
 DEMO_DIR := .demo
 DEMO_PORT ?= 18086
 

@@ -264,6 +264,9 @@ class InfluxConfig(_Section):
     flush_interval_s: float = Field(default=5.0, gt=0, le=3600, description="Longest wait before a write.")
     timeout_s: float = Field(default=10.0, gt=0, le=600, description="HTTP timeout of one write.")
     verify_tls: bool = Field(default=True, description="Check the server certificate for https URLs.")
+    spool_max_mb: int = Field(
+        default=512, ge=1, le=1_000_000, description="Disk kept for points InfluxDB could not take yet."
+    )
     password: SecretStr | None = Field(
         default=None, description="Resolved at load time; not a YAML key.", repr=False
     )

@@ -53,7 +53,9 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
         sink = LineFileSink(args.output)
     else:
         try:
-            sink = open_influx_sink(cfg, timing=REPLAY_TIMING)
+            sink = open_influx_sink(
+                cfg, timing=REPLAY_TIMING, spool_max_bytes=cfg.influxdb.spool_max_mb << 20
+            )
         except (InfluxError, SpoolError) as exc:
             err.print(f"{exc}\nFix this, or use --output FILE.", highlight=False, markup=False)
             return EXIT_FAILED

@@ -13,9 +13,11 @@ from gateway.app import Gateway
 from gateway.commands.common import Subparsers, build_gateway, open_mqtt
 from gateway.config import CaptureSource, Config
 from gateway.run import LiveGateway
-from gateway.sinks.influxdb import InfluxError, InfluxV1Sink
+from gateway.sinks.factory import open_influx_sink
+from gateway.sinks.influxdb import InfluxError
 from gateway.sinks.inventory import Inventory, InventoryError
 from gateway.sinks.mqtt import MqttError
+from gateway.sinks.spool import SpoolError
 from gateway.sources.conntrack import (
     ConntrackSetupError,
     ConntrackSource,
@@ -55,11 +57,11 @@ def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     warning = disable_offloads(iface)
     if warning:
         err.print(f"[yellow]{warning}[/]")
-    sink = InfluxV1Sink(cfg.influxdb)
     try:
-        sink.ensure_database()
-    except InfluxError as exc:
-        err.print(f"{exc}\nStart InfluxDB or fix influxdb.url in the configuration.")
+        # InfluxDB down at start is fine: points wait in the spool until it answers.
+        sink = open_influx_sink(cfg, spool_max_bytes=cfg.influxdb.spool_max_mb << 20)
+    except (InfluxError, SpoolError) as exc:
+        err.print(f"{exc}\nFix this in the configuration (influxdb section) or on the InfluxDB server.")
         return EXIT_FAILED
     try:
         mqtt = open_mqtt(cfg, err)

@@ -285,34 +285,3 @@ def _as_list(value: object) -> list[object]:
 def _ident(name: str) -> str:
     """An InfluxQL identifier, double-quoted."""
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class InfluxV1Sink:
-    """The former synchronous sink (no retry, no spool), kept until every caller has moved to
-    `gateway.sinks.factory.open_influx_sink`, which loses nothing when InfluxDB is down."""
-
-    def __init__(self, cfg: InfluxConfig) -> None:
-        self.cfg = cfg
-        self.client = InfluxV1Client(cfg)
-        self.points = 0
-
-    def __repr__(self) -> str:
-        return f"InfluxV1Sink({self.client!r})"
-
-    def describe(self) -> str:
-        return self.client.describe()
-
-    def ensure_database(self) -> None:
-        self.client.prepare()
-
-    def query(self, q: str, database: str | None = None) -> list[dict[str, object]]:
-        return self.client.query(q, database)
-
-    def write(self, lines: list[str]) -> None:
-        size = self.cfg.batch_size
-        for i in range(0, len(lines), size):
-            batch = Batch.of(lines[i : i + size])
-            self.points += batch.points - self.client.send(batch).dropped
-
-    def close(self) -> None:
-        self.client.close()
