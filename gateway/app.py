@@ -129,16 +129,29 @@ class Gateway:
     def process(self, batch: PacketBatch) -> None:
         h = decode(batch)
         self._count(batch, h)
+        src_lan = self._observe(batch, h)
+        self._events(self.detectors.observe_packets(batch, h, src_lan))
+        self.aggregator.add(batch.ts_ns, h, batch.wirelen)
+        self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
+        self._emit_dns(final=False)
+
+    def observe_names(self, batch: PacketBatch) -> None:
+        """Router mode: names and device evidence from ``batch``, its bytes counted nowhere.
+
+        The narrow capture beside conntrack's counters (DNS answers, ClientHellos, QUIC Initials, HTTP,
+        mDNS, DHCP) teaches names, devices and routers; ``tick`` writes the ``dns`` measurement.
+        """
+        self._observe(batch, decode(batch))
+
+    def _observe(self, batch: PacketBatch, h: Headers) -> npt.NDArray[np.bool_]:
+        """What every packet teaches besides its bytes; returns which sources are LAN."""
         self._router_adverts(batch, h)  # first: the prefixes it announces are LAN for this batch too
         src_lan = self.lan.is_lan(h.src_hi, h.src_lo)
         self._dhcp(batch, h)
         self.evidence.observe(batch, h, src_lan)
         self.namer.observe(batch, h)
         self.devices.observe(h, src_lan)
-        self._events(self.detectors.observe_packets(batch, h, src_lan))
-        self.aggregator.add(batch.ts_ns, h, batch.wirelen)
-        self._emit(self.aggregator.flush(namer=self.namer.table.name_rows))
-        self._emit_dns(final=False)
+        return src_lan
 
     def process_flows(self, ts_ns: npt.NDArray[np.int64], flows: dict[str, npt.NDArray[np.generic]]) -> None:
         """Per-flow counters (router mode, conntrack) into the same bins as packets.

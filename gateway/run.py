@@ -65,7 +65,7 @@ class LiveGateway:
             if counted is not None:
                 self.gateway.process(counted)
             if names is not None:
-                self.gateway.observe_names(names)  # type: ignore[attr-defined]  # NamingGateway for now
+                self.gateway.observe_names(names)
 
     def _flows_readable(self) -> None:
         if self.flows is not None:

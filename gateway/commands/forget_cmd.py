@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from gateway.commands.common import Subparsers
-from gateway.config import Config, normalise_mac
+from gateway.config import Config, InfluxApi, normalise_mac
 from gateway.sinks.factory import open_spool
 from gateway.sinks.influxdb import InfluxError, InfluxV1Client
 from gateway.sinks.inventory import Inventory, InventoryError
@@ -44,15 +44,6 @@ def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_forget(args: argparse.Namespace, cfg: Config, err: Console) -> int:
-    if cfg.influxdb.api != "v1":
-        err.print(
-            "mouchard forget speaks InfluxQL (influxdb.api: v1). With InfluxDB 2.x, run: influx delete "
-            f"--bucket {cfg.influxdb.database} --start 1970-01-01T00:00:00Z --stop 2100-01-01T00:00:00Z "
-            f"--predicate 'device=\"{args.device}\"' — then run this command again for the inventory.",
-            highlight=False,
-            markup=False,
-        )
-        return EXIT_BAD_INPUT
     try:
         inventory = Inventory.in_state_dir(cfg.state_dir)
     except InventoryError as exc:
@@ -70,6 +61,8 @@ def _forget(args: argparse.Namespace, cfg: Config, inventory: Inventory, err: Co
     except ForgetInputError as exc:
         err.print(str(exc), highlight=False, markup=False)
         return EXIT_BAD_INPUT
+    if cfg.influxdb.api != InfluxApi.V1:
+        return _forget_without_influxql(args, cfg, device, inventory, err)
     client = InfluxV1Client(cfg.influxdb)
     where = client.describe()
     try:
@@ -96,6 +89,24 @@ def _forget(args: argparse.Namespace, cfg: Config, inventory: Inventory, err: Co
         err.print(f"Mouchard stored nothing about {device}.", highlight=False, markup=False)
     _warn_spool(err, cfg)
     return EXIT_OK
+
+
+def _forget_without_influxql(
+    args: argparse.Namespace, cfg: Config, device: str, inventory: Inventory, err: Console
+) -> int:
+    """InfluxDB 2.x and 3.x have no DROP SERIES: remove the inventory entry, say what to run for the rest."""
+    if not args.dry_run:
+        inventory.forget(device)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{device}: {verb} its inventory entry (if any) from {inventory.path}", flush=True)
+    err.print(
+        f"Its points stay in InfluxDB: forget speaks InfluxQL (influxdb.api: v1). With InfluxDB 2.x run: "
+        f"influx delete --bucket {cfg.influxdb.database} --start 1970-01-01T00:00:00Z "
+        f"--stop 2100-01-01T00:00:00Z --predicate 'device=\"{device}\"'",
+        highlight=False,
+        markup=False,
+    )
+    return EXIT_FAILED
 
 
 def device_key(text: str, inventory: Inventory) -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gateway.app import Gateway
 from gateway.commands.common import Subparsers, build_gateway, open_mqtt
 from gateway.config import CaptureSource, Config
 from gateway.run import LiveGateway
@@ -21,7 +20,6 @@ from gateway.sinks.spool import SpoolError
 from gateway.sources.conntrack import (
     ConntrackSetupError,
     ConntrackSource,
-    NamingGateway,
     names_filter,
     prepare_kernel,
 )
@@ -68,7 +66,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     except MqttError as exc:
         err.print(str(exc), highlight=False, markup=False)
         return EXIT_BAD_INPUT
-    gateway = build_gateway(cfg, sink, inventory, mqtt, cls=NamingGateway if router else Gateway)
+    gateway = build_gateway(cfg, sink, inventory, mqtt)
     live = LiveGateway(cfg, gateway, capture, Path(args.config) if args.config else None, flows)
     what = "counting flows (conntrack) and capturing names" if router else "capturing"
     err.print(f"{what} on {iface} → {sink.describe()} (Ctrl-C or SIGTERM to stop)")
