@@ -79,9 +79,10 @@ class EvidenceCollector:
 
     def add_domain(self, key: DeviceKey, name: str) -> None:
         ev = self._evidence(key)
-        if ev is not None and name not in ev.domains and len(ev.domains) < MAX_DOMAINS:
+        # No version bump: names only support a match, so they wait for the next identifying change
+        # (re-matching at every new name would cost a profile match per DNS query).
+        if ev is not None and len(ev.domains) < MAX_DOMAINS:
             ev.domains.add(name)
-            ev.version += 1
 
     def observe(self, batch: PacketBatch, h: Headers, src_lan: B) -> None:
         ok = h.is_ip & ~h.malformed & ~h.later_fragment
