@@ -25,6 +25,7 @@ from gateway.app import Gateway
 from gateway.config import Config, load_config
 from gateway.sources.conntrack import ConntrackError, ConntrackSource, FlowBatch, split_untracked
 from gateway.sources.live import LiveCapture
+from gateway.sources.mdns_browser import BrowserError, MdnsBrowser, MdnsSighting
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,9 @@ class LiveGateway:
         capture: LiveCapture,
         config_path: Path | None,
         flows: ConntrackSource | None = None,
+        browser: MdnsBrowser | None = None,
     ) -> None:
+        self.browser = browser
         self.cfg = cfg
         self.gateway = gateway
         self.capture = capture
@@ -140,6 +143,7 @@ class LiveGateway:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload)
+        await self._start_browser()
         if ready is not None:
             ready()
         try:
@@ -154,5 +158,22 @@ class LiveGateway:
             if flows is not None:
                 loop.remove_reader(flows.fileno())
                 self._dump(flows, final=True)
+            if self.browser is not None:
+                await self.browser.stop()
             self._metrics()
             self.gateway.finish()
+
+    async def _start_browser(self) -> None:
+        """The active mDNS browser runs in the same loop; without it, passive mDNS still works."""
+        if self.browser is None:
+            return
+        try:
+            await self.browser.start()
+        except (BrowserError, OSError) as exc:
+            log.warning("active mDNS discovery is off (%s); passive mDNS from the capture goes on", exc)
+            self.browser = None
+
+    def sighting(self, s: MdnsSighting) -> None:
+        """A service instance the browser resolved (or said goodbye to): evidence for its device."""
+        if not s.removed:
+            self.gateway.evidence.add_sighting(s.addresses, s.service_type, s.instance, s.host, s.properties)

@@ -24,6 +24,7 @@ from gateway.sources.conntrack import (
     prepare_kernel,
 )
 from gateway.sources.live import CaptureSetupError, LiveCapture, disable_offloads
+from gateway.sources.mdns_browser import MdnsBrowser
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -68,6 +69,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
         return EXIT_BAD_INPUT
     gateway = build_gateway(cfg, sink, inventory, mqtt)
     live = LiveGateway(cfg, gateway, capture, Path(args.config) if args.config else None, flows)
+    live.browser = MdnsBrowser(live.sighting, interfaces=[iface])
     what = "counting flows (conntrack) and capturing names" if router else "capturing"
     err.print(f"{what} on {iface} → {sink.describe()} (Ctrl-C or SIGTERM to stop)")
     try:

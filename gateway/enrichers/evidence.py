@@ -77,6 +77,37 @@ class EvidenceCollector:
             found = self.devices[key] = Evidence()
         return found
 
+    def add_sighting(
+        self,
+        addresses: tuple[str, ...],
+        service_type: str,
+        instance: str,
+        host: str,
+        properties: dict[str, str],
+    ) -> bool:
+        """An instance the active mDNS browser resolved; it joins the device that uses its address.
+
+        Returns False when no device is known at those addresses yet (it is seen again later).
+        """
+        key = next((k for k, ev in self.devices.items() if ev.ipv4 and ev.ipv4 in addresses), None)
+        if key is None:
+            return False
+        ev = self.devices[key]
+        stype = service_type.removesuffix(".local.").removesuffix(".")
+        before = (len(ev.services), len(ev.instances), len(ev.properties), len(ev.mdns_hosts))
+        if len(ev.services) < MAX_SERVICES:
+            ev.services.add(stype)
+        if instance and len(ev.instances) < MAX_SERVICES:
+            ev.instances.setdefault(instance, stype)
+        for k, v in properties.items():
+            if len(ev.properties) < MAX_TXT_KEYS:
+                ev.properties.setdefault(k, v[:MAX_TXT_VALUE])
+        if host and len(ev.mdns_hosts) < MAX_SERVICES:
+            ev.mdns_hosts.add(host.removesuffix("."))
+        if before != (len(ev.services), len(ev.instances), len(ev.properties), len(ev.mdns_hosts)):
+            ev.version += 1
+        return True
+
     def add_domain(self, key: DeviceKey, name: str) -> None:
         ev = self._evidence(key)
         # No version bump: names only support a match, so they wait for the next identifying change

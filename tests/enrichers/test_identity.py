@@ -67,3 +67,19 @@ def test_apple_capture_without_link_layer_is_recognised() -> None:
     assert kinds["phone"] >= 1  # iPhones
     assert kinds["network"] >= 2  # AirPort base stations
     assert gw.evidence.stats.mdns_messages > 200
+
+
+def test_active_mdns_sighting_joins_the_device_at_its_address(tmp_path: Path) -> None:
+    capture = tmp_path / "lab.pcap"
+    write_lab_capture(capture, seconds=60)
+    gw = replay(capture)
+    plug = (1, 0, int("50c7bfa13c5e", 16))
+    before = gw.evidence.devices[plug].version
+    assert gw.evidence.add_sighting(
+        ("192.168.1.42",), "_hap._tcp.local.", "Desk Plug", "HS110.local.", {"md": "HS110"}
+    )
+    ev = gw.evidence.devices[plug]
+    assert "_hap._tcp" in ev.services
+    assert ev.instances["Desk Plug"] == "_hap._tcp"
+    assert ev.version > before
+    assert not gw.evidence.add_sighting(("10.9.9.9",), "_hap._tcp.local.", "Nobody", "", {})
