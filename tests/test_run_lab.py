@@ -144,8 +144,11 @@ class LabRun:
     stderr: str
 
 
-def _run_lab(tmp_path: Path, source: str) -> LabRun:
-    """The device script through the lab, with `mouchard run` (``capture.source``) on the gateway."""
+def _run_lab(tmp_path: Path, source: str, influx_outage: bool = False) -> LabRun:
+    """The device script through the lab, with `mouchard run` (``capture.source``) on the gateway.
+
+    ``influx_outage``: InfluxDB is stopped while the device talks and started again before the end.
+    """
     with NetnsLab() as lab:
         dev, gw, cloud = _build(lab)
         _cloud_services(cloud, tmp_path)
@@ -169,11 +172,17 @@ def _run_lab(tmp_path: Path, source: str) -> LabRun:
             assert dump.stderr is not None
             _wait_for(lambda: oracle.exists() and oracle.stat().st_size > 0, "tcpdump")
             time.sleep(0.5)
+            if influx_outage:
+                gw.run(str(SCRIPTS / "influxd-local"), "stop", str(tmp_path / "influx"))
             done = dev.run(
                 sys.executable, str(ROOT / "tests" / "lab" / "device_script.py"), CLOUD, LAN_DEV, timeout=60
             )
             assert done.returncode == 0, done.stderr
             time.sleep(2)  # the last FIN/ACKs of the servers, then silence
+            if influx_outage:
+                time.sleep(8)  # bins closed while InfluxDB is away: written to the spool
+                start = [str(SCRIPTS / "influxd-local"), "start", str(tmp_path / "influx"), str(INFLUX_PORT)]
+                gw.run(*start, timeout=30)
             dump.send_signal(signal.SIGTERM)
             dump.wait(10)
             run.send_signal(signal.SIGTERM)
@@ -216,4 +225,11 @@ def test_router_mode_counts_the_same_bytes_from_conntrack(tmp_path: Path) -> Non
     run = _run_lab(tmp_path, "conntrack")
     assert "table inet mouchard" in run.stderr  # the set-up says it turned tracking on
     assert run.totals == {run.mac: run.expected}, run.stderr
+    _assert_named(run)
+
+
+def test_influxdb_restart_during_a_live_run_loses_nothing(tmp_path: Path) -> None:
+    """InfluxDB is down while the device talks: the spool keeps the points, delivered once it is back."""
+    run = _run_lab(tmp_path, "pcap", influx_outage=True)
+    assert run.totals[run.mac] == run.expected, run.stderr
     _assert_named(run)
