@@ -17,6 +17,7 @@ help:
 	@echo "make demo   - replay the sample lab capture into a local InfluxDB and show the devices"
 	@echo "make test   - install what is needed, then ruff, mypy and the test suite (real InfluxDB, Mosquitto, tshark)"
 	@echo "make bench  - replay benchmark against NFStream and dpkt (1,000,000 packets)"
+	@echo "make fuzz   - coverage-guided fuzzing of every parser (FUZZ_SECONDS per harness, default 300)"
 
 deps: debs venv
 
@@ -42,7 +43,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check gateway tests bench
+	$(BIN)/ruff check gateway tests bench fuzz
 
 typecheck: venv
 	$(BIN)/mypy
@@ -71,6 +72,11 @@ demo-stop:
 bench: deps
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/replay.py
+
+FUZZ_SECONDS ?= 300
+fuzz: venv
+	$(BIN)/pip install -q atheris
+	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS) --jobs 1
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

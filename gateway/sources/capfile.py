@@ -33,6 +33,10 @@ MAX_WIRE = MAX_RECORD
 # handful). Further IDBs are skipped (their packets count as an unsupported link): without a bound,
 # IDBs alternating with packets made the reader quadratic in the file size.
 MAX_INTERFACES = 256
+# Batches a pcapng file may be cut into early: a new section, or an interface block after packets,
+# ends the batch being gathered. A real file has a few (`cat` of rotated captures: one per file);
+# a hostile one of tiny sections made every packet a batch, minutes for a few MB.
+MAX_BATCH_SPLITS = 1024
 # if_tsoffset beyond this many seconds (about 126 years either way) is damage: it is clamped so the
 # nanosecond timestamps stay inside int64.
 MAX_TS_OFFSET_S = 4_000_000_000
@@ -252,6 +256,7 @@ class _PcapngWalk:
         self.first = True
         self.epb: list[int] = []
         self.spb: list[int] = []
+        self.splits = 0
 
     def walk(self, buf: memoryview, pos: int, end: int, base: int) -> tuple[int, bool]:
         """Walk blocks from ``pos``; return (next position, whether more file data is needed)."""
@@ -263,7 +268,7 @@ class _PcapngWalk:
             btype, blen = u32x2(buf, pos)
             if btype == PCAPNG_SHB:
                 if self.epb or self.spb:
-                    return pos, False  # a new section may change byte order: finish this batch
+                    return self._split(pos, base)  # a new section may change byte order
                 if not self._section(buf, pos, base):
                     return pos, False
                 u32x2 = struct.Struct(self.endian + "II").unpack_from
@@ -283,13 +288,23 @@ class _PcapngWalk:
                 self.st.skipped_blocks += 1
             elif btype == 1:
                 if self.epb or self.spb:
-                    return pos, False  # keep the interface table of a batch fixed
+                    return self._split(pos, base)  # keep the interface table of a batch fixed
                 self.ifaces.append(_parse_idb(bytes(buf[pos : pos + blen]), self.endian))
                 self.st.interfaces.append(self.ifaces[-1].linktype)
             elif btype != PCAPNG_SHB:
                 self.st.skipped_blocks += 1
             pos += blen
         return pos, True
+
+    def _split(self, pos: int, base: int) -> tuple[int, bool]:
+        """End the batch before the block at ``pos``; beyond MAX_BATCH_SPLITS the file counts as damaged."""
+        self.splits += 1
+        if self.splits > MAX_BATCH_SPLITS:
+            self.st.damaged = (
+                f"block at byte {base + pos} starts more than {MAX_BATCH_SPLITS} sections or late interface "
+                "blocks; merge captures with mergecap rather than concatenating them"
+            )
+        return pos, False
 
     def _section(self, buf: memoryview, pos: int, base: int) -> bool:
         bom_le = struct.unpack_from("<I", buf, pos + 8)[0]
