@@ -7,11 +7,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBS := influxdb influxdb-client mosquitto mosquitto-clients tshark libpcap0.8-dev ieee-data curl iproute2 tcpdump ethtool tcpreplay dnsmasq-base nftables conntrack openssl avahi-daemon victoria-metrics
+DEBS := influxdb influxdb-client mosquitto mosquitto-clients tshark libpcap0.8-dev ieee-data curl iproute2 tcpdump ethtool tcpreplay dnsmasq-base nftables conntrack openssl avahi-daemon victoria-metrics python3-venv
 DEMO_DIR := .demo
 DEMO_PORT ?= 18086
 
-.PHONY: help deps debs venv lint typecheck test pytest demo demo-stop bench fuzz clean
+.PHONY: help deps debs venv lint typecheck test pytest demo demo-stop bench fuzz clean ansible-check
 
 help:
 	@echo "make demo   - replay the sample lab capture into a local InfluxDB and show the devices"
@@ -72,6 +72,11 @@ demo-stop:
 bench: deps
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/replay.py
+
+# ansible-lint (production profile) and the syntax check; tests/ansible runs them too, in make test
+ansible-check: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --nocolor -c ansible/.ansible-lint ansible/
+	cd ansible && ANSIBLE_CONFIG=ansible.cfg ../$(BIN)/ansible-playbook --syntax-check site.yml
 
 FUZZ_SECONDS ?= 300
 fuzz: venv
