@@ -59,7 +59,10 @@ class LiveCapture:
             except pcapy.PcapError as exc:
                 raise CaptureSetupError(f"capture.bpf_filter {bpf!r} does not compile: {exc}") from None
             handle.setfilter(bpf)
-        handle.setnonblock(1)
+        try:
+            handle.setnonblock(1)
+        except pcapy.PcapError as exc:  # e.g. the interface is down
+            raise CaptureSetupError(_explain(interface, str(exc))) from None
         self._handle: Any = handle
         self._ts: list[tuple[int, int]] = []
         self._lens: list[int] = []
@@ -122,6 +125,8 @@ def _explain(interface: str, message: str) -> str:
             "turn offloads off). Run it from its systemd unit, as root, or grant them once with "
             "`sudo setcap cap_net_raw,cap_net_admin+eip $(readlink -f .venv/bin/python)`"
         )
+    if "f_getfl" in text or "network is down" in text:
+        return f"{interface} is down: bring it up (`ip link set {interface} up`) and start again ({message})"
     if "no such device" in text or "doesn't exist" in text:
         return f"no interface named {interface}: set capture.interface to one of `ip -br link` ({message})"
     return f"cannot capture on {interface}: {message}"
