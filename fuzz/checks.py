@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fuzz.common import LINK_TYPES, MemorySink, batch_of, protect_initial, split_packets
+from fuzz.common import LINK_TYPES, batch_of, protect_initial, split_packets
 from gateway.app import Gateway
 from gateway.config import default_config
 from gateway.enrichers.macvendor import MacVendorDB
@@ -51,6 +51,7 @@ from gateway.parsers.tls import (
     parse_client_hello_handshake,
 )
 from gateway.replay import replay_files
+from gateway.sinks.lineproto import MemorySink
 from gateway.sources.capfile import MAX_WIRE, PAD, CaptureError, ReadStats, open_capture
 
 MEASUREMENTS = frozenset({"traffic", "dns", "device", "event"})

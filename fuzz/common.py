@@ -23,22 +23,6 @@ LINK_TYPES = (0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147)
 SEED_DCID = bytes.fromhex("8394c8f03e515708")
 
 
-class MemorySink:
-    """A LineSink that keeps the lines, for running a whole Gateway without InfluxDB."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, lines: list[str]) -> None:
-        self.lines.extend(lines)
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> str:
-        return "memory"
-
-
 def batch_of(packets: Sequence[bytes], linktypes: Sequence[int]) -> PacketBatch:
     """A PacketBatch holding `packets` back to back (as a capture reader lays them out), zero padded."""
     offsets, pos = [], 0

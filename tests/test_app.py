@@ -10,25 +10,12 @@ from gateway.app import Gateway
 from gateway.config import default_config
 from gateway.enrichers.destinations import DestinationTagger
 from gateway.replay import replay_files
+from gateway.sinks.lineproto import MemorySink
 from tests.conftest import CAPTURES
 from tests.oracle import mac_totals
 
 IPHONE = CAPTURES / "ndpi" / "iphone.pcap"
 pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason="shared/captures absent")
-
-
-class Keep:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, lines: list[str]) -> None:
-        self.lines.extend(lines)
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> str:
-        return "memory"
 
 
 class OneName(DestinationTagger):
@@ -59,7 +46,7 @@ def series_and_bytes(lines: list[str]) -> tuple[Counter[str], dict[str, int]]:
 
 
 def test_servers_sharing_a_name_become_one_point_with_all_bytes() -> None:
-    sink = Keep()
+    sink = MemorySink()
     gw = Gateway(default_config(), sink)
     gw.destinations = OneName(gw.namer.table, gw.orgs)
     replay_files(gw, [IPHONE])

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from fuzz.checks import fresh_gateway
-from fuzz.common import MemorySink
 from gateway.enrichers import devices, evidence, names
 from gateway.replay import replay_files
 from gateway.samples import frames as fr
 from gateway.samples.pcapwriter import PcapWriter
+from gateway.sinks.lineproto import MemorySink
 from tests.conftest import ROOT
 
 T0 = 1_700_000_000 * 1_000_000_000

@@ -50,3 +50,19 @@ class LineFileSink:
 
     def describe(self) -> str:
         return "standard output" if self.target == "-" else self.target
+
+
+class MemorySink:
+    """Keeps the lines in memory: a whole Gateway without InfluxDB (tests, fuzzing)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, lines: list[str]) -> None:
+        self.lines.extend(lines)
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "memory"

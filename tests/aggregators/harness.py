@@ -12,20 +12,7 @@ from gateway.aggregators.detectors import Detectors, DeviceState, Event
 from gateway.app import Gateway
 from gateway.config import Config
 from gateway.replay import replay_files
-
-
-class Keep:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, lines: list[str]) -> None:
-        self.lines.extend(lines)
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> str:
-        return "memory"
+from gateway.sinks.lineproto import MemorySink
 
 
 class Recorder:
@@ -42,7 +29,7 @@ class Recorder:
 
 class DetectingGateway(Gateway):
     def __init__(self, cfg: Config, *, learning_s: int, state_dir: Path | None = None) -> None:
-        self.keep, self.recorder = Keep(), Recorder()
+        self.keep, self.recorder = MemorySink(), Recorder()
         detectors = cfg.detectors.model_copy(update={"learning_s": learning_s})
         super().__init__(cfg.model_copy(update={"detectors": detectors}), self.keep, mqtt=self.recorder)
         if state_dir is not None:  # novelty remembers across runs, as with an inventory

@@ -9,24 +9,14 @@ import pytest
 from gateway.app import Gateway
 from gateway.config import default_config
 from gateway.replay import replay_files
+from gateway.sinks.lineproto import MemorySink
 from tests.conftest import CAPTURES
 
 pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason="shared/captures absent")
 
 
-class Discard:
-    def write(self, lines: list[str]) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> str:
-        return "nowhere"
-
-
 def devices_of(capture: Path) -> set[str]:
-    gw = Gateway(default_config(), Discard())
+    gw = Gateway(default_config(), MemorySink())
     replay_files(gw, [capture])
     return set(gw.totals)
 

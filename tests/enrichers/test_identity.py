@@ -14,25 +14,12 @@ from gateway.profiles import Matcher
 from gateway.replay import replay_files
 from gateway.samples.lab import write_lab_capture
 from gateway.sinks.inventory import Inventory
+from gateway.sinks.lineproto import MemorySink
 from tests.conftest import CAPTURES
 
 
-class Keep:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, lines: list[str]) -> None:
-        self.lines.extend(lines)
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> str:
-        return "memory"
-
-
 def replay(path: Path, inventory: Inventory | None = None) -> Gateway:
-    gw = Gateway(default_config(), Keep(), inventory=inventory, profiles=profile_matcher(Matcher()))
+    gw = Gateway(default_config(), MemorySink(), inventory=inventory, profiles=profile_matcher(Matcher()))
     replay_files(gw, [path])
     return gw
 
@@ -52,7 +39,7 @@ def test_lab_devices_are_recognised_and_stored(tmp_path: Path) -> None:
     assert names["f4:f5:d8:6b:02:9e"] == "Kitchen"
     assert names["50:c7:bf:a1:3c:5e"] == "HS110"
     sink = gw.sink
-    assert isinstance(sink, Keep)
+    assert isinstance(sink, MemorySink)
     events = [line for line in sink.lines if line.startswith("event,") and "type=new_device" in line]
     assert len(events) == len(summary.devices)  # one new_device each
     assert not replay(capture, inventory).update_inventory()  # a second replay finds nothing new

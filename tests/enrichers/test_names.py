@@ -20,6 +20,7 @@ from gateway.replay import replay_files
 from gateway.samples import frames as fr
 from gateway.samples.lab import write_lab_capture
 from gateway.samples.pcapwriter import PcapWriter
+from gateway.sinks.lineproto import MemorySink
 from tests.conftest import real_captures
 from tests.oracle import link_type, tshark_available
 
@@ -45,22 +46,8 @@ FIELDS = (
 )
 
 
-class Keep:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, lines: list[str]) -> None:
-        self.lines.extend(lines)
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> str:
-        return "memory"
-
-
 def replay(path: Path) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], str]]:
-    sink = Keep()
+    sink = MemorySink()
     gw = Gateway(default_config(), sink)
     replay_files(gw, [path])
     ours: dict[tuple[str, str], int] = defaultdict(int)
@@ -268,6 +255,6 @@ def test_device_resolving_on_its_own_is_flagged(tmp_path: Path) -> None:
     with PcapWriter(path) as w:
         for i, frame in enumerate(frames):
             w.write(1_700_000_000 + i, frame)
-    gw = Gateway(default_config(), Keep())
+    gw = Gateway(default_config(), MemorySink())
     replay_files(gw, [path])
     assert gw.encrypted_dns_devices() == {tv, phone}
