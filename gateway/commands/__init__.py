@@ -2,38 +2,37 @@
 
 A module provides ``register(sub, common)``: it adds its parser(s) to ``sub`` (with ``common`` as a
 parent, for ``--config``) and sets ``handler=`` to a function ``(args, cfg, err) -> exit code``.
+Modules are imported only when their command is used (or for the whole help): a replay does not pay
+for Grafana's SDK, zeroconf or libpcap.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
 
-from gateway.commands import (
-    calibrate_cmd,
-    config_cmd,
-    dashboards_cmd,
-    devices_cmd,
-    discover_cmd,
-    forget_cmd,
-    profiles_cmd,
-    replay_cmd,
-    run_cmd,
-    spool_cmd,
-)
 from gateway.commands.common import Subparsers
 
 Register = Callable[[Subparsers, argparse.ArgumentParser], None]
 
-COMMANDS: dict[str, Register] = {
-    "run": run_cmd.register,
-    "replay": replay_cmd.register,
-    "config": config_cmd.register,
-    "dashboards": dashboards_cmd.register,
-    "profiles": profiles_cmd.register,
-    "devices": devices_cmd.register,
-    "discover": discover_cmd.register,
-    "forget": forget_cmd.register,
-    "spool": spool_cmd.register,
-    "calibrate": calibrate_cmd.register,
+# command name -> module in this package
+COMMANDS: dict[str, str] = {
+    "run": "run_cmd",
+    "replay": "replay_cmd",
+    "config": "config_cmd",
+    "dashboards": "dashboards_cmd",
+    "profiles": "profiles_cmd",
+    "devices": "devices_cmd",
+    "discover": "discover_cmd",
+    "forget": "forget_cmd",
+    "spool": "spool_cmd",
+    "calibrate": "calibrate_cmd",
 }
+
+
+def register_of(command: str) -> Register:
+    """The ``register`` function of ``command``'s module (imported now)."""
+    module = importlib.import_module(f"{__name__}.{COMMANDS[command]}")
+    register: Register = module.register
+    return register

@@ -4,14 +4,18 @@ found in irregular traffic or in a busy connection; one destination across its a
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from gateway.aggregators.detectors import heartbeat
 from gateway.aggregators.detectors.events import EventType
 from gateway.aggregators.detectors.heartbeat import HeartbeatDetector, estimate_period
-from gateway.aggregators.detectors.inputs import FlowKey, SentPackets
+from gateway.aggregators.detectors.inputs import SentPackets, flow_hosts, packet_hosts
+from gateway.aggregators.grouping import key_hash_one
+from gateway.aggregators.traffic import KIND_MAC
+from gateway.enrichers.names import NameTable
 from gateway.enrichers.lan import address_text
 from tests.aggregators.synthetic import PLUG, sent
 
@@ -49,9 +53,14 @@ def test_irregular_contacts_too_few_contacts_and_busy_links_have_no_period() -> 
     assert estimate_period(beats(2, 16)) is None  # below MIN_PERIOD_S: a busy connection
 
 
-def host_by_address(flows: Sequence[FlowKey]) -> list[str]:
+def host_by_address(packets: SentPackets, at: npt.NDArray[np.int64]) -> list[str]:
     named = {"3.120.171.18": "n-devs.tplinkcloud.com", "3.120.171.19": "n-devs.tplinkcloud.com"}
+    flows = [packets.flow(i) for i in at.tolist()]
     return [named.get(address_text(f[3], f[4]), address_text(f[3], f[4])) for f in flows]
+
+
+def address_of(packets: SentPackets, at: npt.NDArray[np.int64]) -> list[str]:
+    return [address_text(f[3], f[4]) for f in (packets.flow(i) for i in at.tolist())]
 
 
 def contacts(times: list[float], remote: str = "3.120.171.18") -> list[SentPackets]:
@@ -91,8 +100,34 @@ def test_a_continuous_stream_is_not_a_heartbeat() -> None:
 def test_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(heartbeat, "MAX_PAIRS", 50)
     monkeypatch.setattr(heartbeat, "MAX_BEATS", 50)
-    d = HeartbeatDetector(lambda flows: [address_text(f[3], f[4]) for f in flows])
+    d = HeartbeatDetector(address_of)
     for i in range(500):  # a scan: one new address a second
         d.observe(sent(PLUG, [float(i)], 60, remote=f"198.51.{i // 250}.{i % 250}"))
     assert len(d.last_seen) <= 50
     assert len(d.beats) <= 50
+
+
+def test_packet_hosts_name_packets_as_flow_hosts_names_their_flows() -> None:
+    """The heartbeat's column path gives each packet the host the per-flow path gives its flow."""
+    names = NameTable()
+    named = sent(PLUG, [1.0], remote="3.120.171.18")
+    device_remote = key_hash_one([KIND_MAC, 0, int(named.dlo[0]), int(named.rhi[0]), int(named.rlo[0])])
+    names.add_dns(device_remote, "n-devs.tplinkcloud.com")
+    flow = named.flow(0)
+    names.add_flow(key_hash_one(flow), "sni.example.net", 2)
+    batches = [
+        named,
+        sent(PLUG, [2.0], remote="3.120.171.18", lport=40001),  # same address, another flow: DNS name
+        sent(PLUG, [3.0], remote="2001:db8::7"),  # unnamed: the address
+        sent(PLUG, [4.0], remote="198.51.100.9"),
+    ]
+    packets = SentPackets(
+        **{
+            f: (batches[0].subjects if f == "subjects" else np.concatenate([getattr(b, f) for b in batches]))
+            for f in SentPackets.__slots__
+        }
+    )
+    at = np.array([3, 0, 2, 1, 0], np.int64)
+    expected = flow_hosts(names, [packets.flow(i) for i in at.tolist()])
+    assert packet_hosts(names, packets, at) == expected
+    assert expected == ["198.51.100.9", "sni.example.net", "2001:db8::7", "n-devs.tplinkcloud.com", "sni.example.net"]

@@ -28,6 +28,7 @@ U64 = npt.NDArray[np.uint64]
 DeviceKey = tuple[int, int, int]  # (kind, hi, lo) as in traffic rows
 FlowKey = tuple[int, int, int, int, int, int, int, int]  # device key, remote hi/lo, proto, ports
 HostsOf = Callable[[Sequence[FlowKey]], list[str]]  # the host name of each flow
+PacketHostsOf = Callable[["SentPackets", "I64"], list[str]]  # the host name of some sent packets
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,25 @@ def flow_hosts(names: NameTable, flows: Sequence[FlowKey]) -> list[str]:
     return [
         names.names[i] if i else address_text(f[3], f[4]) for i, f in zip(ids.tolist(), flows, strict=True)
     ]
+
+
+def packet_hosts(names: NameTable, sent: SentPackets, at: I64) -> list[str]:
+    """``flow_hosts`` of the packets ``sent[at]``, straight from its columns (no tuple per packet)."""
+    if not len(at):
+        return []
+    ids, _ = names.name_rows({c: getattr(sent, c)[at] for c in _FLOW_COLUMNS})
+    known = names.names
+    hosts = [known[i] for i in ids.tolist()]
+    unnamed = np.flatnonzero(ids == 0)
+    if len(unnamed):
+        texts: dict[tuple[int, int], str] = {}
+        rows = at[unnamed]
+        for k, hi, lo in zip(unnamed.tolist(), sent.rhi[rows].tolist(), sent.rlo[rows].tolist(), strict=True):
+            text = texts.get((hi, lo))
+            if text is None:
+                text = texts[hi, lo] = address_text(hi, lo)
+            hosts[k] = text
+    return hosts
 
 
 # ---------------------------------------------------------------- flushed rows

@@ -17,7 +17,13 @@ import numpy.typing as npt
 from gateway.aggregators.detectors.activation import ActivationDetector
 from gateway.aggregators.detectors.events import Event, EventType
 from gateway.aggregators.detectors.heartbeat import HeartbeatDetector
-from gateway.aggregators.detectors.inputs import DeviceRows, SubjectOf, flow_hosts, sent_outside
+from gateway.aggregators.detectors.inputs import (
+    DeviceRows,
+    SubjectOf,
+    flow_hosts,
+    packet_hosts,
+    sent_outside,
+)
 from gateway.aggregators.detectors.novelty import DEFAULT_LEARNING_S, NoveltyDetector
 from gateway.aggregators.detectors.quiet_hours import QuietHoursDetector
 from gateway.aggregators.detectors.state import DeviceState, DeviceStates
@@ -47,7 +53,7 @@ class Detectors:
         self.subject_of = subject_of
         hosts_of = partial(flow_hosts, names)
         self.activation = ActivationDetector(hosts_of)
-        self.heartbeat = HeartbeatDetector(hosts_of)
+        self.heartbeat = HeartbeatDetector(partial(packet_hosts, names))
         self.quiet_hours = QuietHoursDetector(cfg.windows, cfg.zone)
         novelty_file = state_dir / NOVELTY_FILE if state_dir is not None else None
         self.novelty = NoveltyDetector(learning_s, novelty_file)
