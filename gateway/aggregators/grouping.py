@@ -45,6 +45,14 @@ def key_hash_one(values: Sequence[int]) -> int:
     return h
 
 
+def unique_pairs(a: Array, b: Array) -> list[tuple[int, int]]:
+    """The distinct (a, b) rows, as ints (exact; far faster than ``np.unique(axis=0)``)."""
+    if not len(a):
+        return []
+    first, _ = group_rows([a, b])
+    return list(zip(a[first].tolist(), b[first].tolist(), strict=True))
+
+
 def group_rows(columns: Sequence[Array]) -> tuple[I64, I64]:
     """(index of each group's first row, group number of each row)."""
     if len(columns[0]) == 0:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
+from gateway.aggregators.grouping import unique_pairs
 from gateway.enrichers.lan import Lan, address_text
 from gateway.parsers.headers import Headers
 
@@ -73,12 +74,11 @@ class DeviceTracker:
             self._observe_v6(h.src_mac[v6], h.src_hi[v6])
         no_mac = ok & ~h.has_mac & src_lan & ((h.src_hi != 0) | ((h.src_lo & np.uint64(0xFFFF_FFFF)) != 0))
         if no_mac.any():
-            pairs = np.unique(np.stack([h.src_hi[no_mac], h.src_lo[no_mac]], axis=1), axis=0)
-            for hi, lo in pairs:
+            for hi, lo in unique_pairs(h.src_hi[no_mac], h.src_lo[no_mac]):
                 if len(self.ip_senders) >= MAX_DEVICES:
                     self.overflow += 1
                     break
-                self.ip_senders.add((int(hi), int(lo)))
+                self.ip_senders.add((hi, lo))
 
     def add_lan_senders(self, macs: U64) -> None:
         """MACs known to send from the LAN by other means (the LAN side of conntrack flows)."""
@@ -92,13 +92,12 @@ class DeviceTracker:
             table.add(int(m))
 
     def _observe_v6(self, macs: U64, prefixes: U64) -> None:
-        pairs = np.unique(np.stack([macs, prefixes], axis=1), axis=0)
-        for mac, prefix in pairs:
-            seen = self._v6_prefixes.setdefault(int(mac), set())
+        for mac, prefix in unique_pairs(macs, prefixes):
+            seen = self._v6_prefixes.setdefault(mac, set())
             if len(seen) < ROUTER_V6_PREFIXES:
-                seen.add(int(prefix))
+                seen.add(prefix)
             if len(seen) >= ROUTER_V6_PREFIXES:
-                self.routers.add(int(mac))
+                self.routers.add(mac)
             if len(self._v6_prefixes) > MAX_DEVICES:
                 self._v6_prefixes.clear()  # bounded: forget, at worst a router is learned later
 

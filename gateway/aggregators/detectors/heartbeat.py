@@ -44,8 +44,8 @@ MAX_BEATS = 20_000
 
 @dataclass(slots=True)
 class _Beat:
-    contacts: deque[int] = field(default_factory=lambda: deque(maxlen=CONTACTS_KEPT))
-    seconds: deque[float] = field(default_factory=lambda: deque(maxlen=CONTACTS_KEPT))  # the same, in s
+    last_ns: int = -(1 << 62)  # the latest contact
+    seconds: deque[float] = field(default_factory=lambda: deque(maxlen=CONTACTS_KEPT))  # contact times
     reported: float | None = None
 
 
@@ -119,12 +119,14 @@ class HeartbeatDetector:
 
     def _contact(self, subject: Subject, host: str, ts_ns: int) -> Event | None:
         key = (subject.device, host)
-        beat = self.beats.pop(key, None) or _Beat()
-        self.beats[key] = beat  # most recently contacted last
-        _trim(self.beats, MAX_BEATS)
-        if beat.contacts and ts_ns - beat.contacts[-1] <= self.gap_ns:
+        beats = self.beats
+        beat = beats.pop(key, None) or _Beat()
+        beats[key] = beat  # most recently contacted last
+        if len(beats) > MAX_BEATS:
+            _trim(beats, MAX_BEATS)
+        if ts_ns - beat.last_ns <= self.gap_ns:
             return None  # the same contact, seen on a second address of the host
-        beat.contacts.append(ts_ns)
+        beat.last_ns = ts_ns
         beat.seconds.append(ts_ns / NS)
         period = estimate_period(beat.seconds)
         if period is None or (beat.reported is not None and abs(period / beat.reported - 1) <= CHANGE):
