@@ -252,6 +252,12 @@ class InfluxConfig(_Section):
     api: InfluxApi = Field(default=InfluxApi.V1, description="v1: POST /write; v2: /api/v2/write.")
     database: str = Field(default="mouchard", min_length=1, description="v1 database, or v2 bucket.")
     retention_policy: str = Field(default="", description="v1 retention policy; empty means the default.")
+    retention_days: int = Field(
+        default=30,
+        ge=0,
+        le=36_500,
+        description="v1: days the database's default retention policy keeps points; 0 keeps them forever.",
+    )
     org: str = Field(default="", description="v2 organisation.")
     username: str = Field(default="", description="v1 user; empty when authentication is off.")
     password_file: Path | None = Field(

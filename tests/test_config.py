@@ -302,6 +302,24 @@ def test_out_of_range(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in one_error(write(tmp_path, text))
 
 
+def test_negative_retention_days_names_the_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "gateway_id: lab\ninfluxdb:\n  database: mouchard\n  retention_days: -7\n")
+    assert one_error(path) == (
+        f"{path}:4: influxdb.retention_days: must be at least 0, got -7 — use a value from 0 to 36500"
+    )
+
+
+def test_retention_days_defaults_to_30_and_0_keeps_forever(tmp_path: Path) -> None:
+    assert (
+        load_config(write(tmp_path, "influxdb:\n  url: http://db:8086\n"), env={}).influxdb.retention_days
+        == 30
+    )
+    assert (
+        load_config(write(tmp_path, "influxdb:\n  retention_days: 0\n"), env={}).influxdb.retention_days == 0
+    )
+    assert "expected an integer" in one_error(write(tmp_path, "influxdb:\n  retention_days: 30d\n"))
+
+
 def test_bad_network_names_the_list_item(tmp_path: Path) -> None:
     path = write(tmp_path, "lan:\n  networks:\n    - 10.0.0.0/8\n    - 192.168.0.0/16\n    - 300.1.1.0/24\n")
     error = one_error(path)

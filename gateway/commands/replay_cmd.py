@@ -15,7 +15,7 @@ from gateway.commands.common import build_gateway, console, open_mqtt
 from gateway.config import Config
 from gateway.replay import FileReport, check_readable, replay_files
 from gateway.sinks.factory import open_influx_sink
-from gateway.sinks.influxdb import InfluxError
+from gateway.sinks.influxdb import InfluxError, RetentionSetup
 from gateway.sinks.inventory import Inventory, InventoryError
 from gateway.sinks.lineproto import LineFileSink
 from gateway.sinks.mqtt import MqttError
@@ -54,7 +54,10 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     else:
         try:
             sink = open_influx_sink(
-                cfg, timing=REPLAY_TIMING, spool_max_bytes=cfg.influxdb.spool_max_mb << 20
+                cfg,
+                timing=REPLAY_TIMING,
+                spool_max_bytes=cfg.influxdb.spool_max_mb << 20,
+                retention=RetentionSetup.LEAVE,  # old captures: a short policy would refuse their points
             )
         except (InfluxError, SpoolError) as exc:
             err.print(f"{exc}\nFix this, or use --output FILE.", highlight=False, markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.config import Config, InfluxApi, InfluxConfig
 from gateway.sinks.batcher import Batcher
-from gateway.sinks.influxdb import InfluxSetupError, InfluxV1Client
+from gateway.sinks.influxdb import InfluxSetupError, InfluxV1Client, RetentionSetup
 from gateway.sinks.influxdb_v2 import InfluxV2Client
 from gateway.sinks.reliable import LiveWriter, LiveWriterFactory, Outcomes, ReliableSink, Timing, Transport
 from gateway.sinks.spool import SPOOL_DIR, SPOOL_MAX_BYTES, Spool
@@ -15,12 +15,18 @@ def open_spool(cfg: Config, max_bytes: int = SPOOL_MAX_BYTES) -> Spool:
     return Spool(cfg.state_dir / SPOOL_DIR, max_bytes)
 
 
-def influx_transport(cfg: InfluxConfig, timing: Timing) -> tuple[Transport, LiveWriterFactory]:
-    """The write API of ``cfg.api``, and how to build its live writer."""
+def influx_transport(
+    cfg: InfluxConfig, timing: Timing, retention: RetentionSetup = RetentionSetup.LEAVE
+) -> tuple[Transport, LiveWriterFactory]:
+    """The write API of ``cfg.api``, and how to build its live writer.
+
+    ``retention``: whether set-up gives the database's default policy ``retention_days`` (v1 only; a
+    v2 bucket's retention is the bucket's own setting).
+    """
     if cfg.api == InfluxApi.V2:
         v2 = InfluxV2Client(cfg, timing)
         return v2, v2.live_writer
-    v1 = InfluxV1Client(cfg)
+    v1 = InfluxV1Client(cfg, retention)
 
     def batcher(outcomes: Outcomes, batch_size: int, flush_interval_s: float) -> LiveWriter:
         return Batcher(v1.send, outcomes, batch_size, flush_interval_s, timing, cfg.timeout_s)
@@ -29,16 +35,24 @@ def influx_transport(cfg: InfluxConfig, timing: Timing) -> tuple[Transport, Live
 
 
 def open_influx_sink(
-    cfg: Config, *, spool_max_bytes: int = SPOOL_MAX_BYTES, timing: Timing | None = None
+    cfg: Config,
+    *,
+    spool_max_bytes: int = SPOOL_MAX_BYTES,
+    timing: Timing | None = None,
+    retention: RetentionSetup = RetentionSetup.APPLY,
 ) -> ReliableSink:
     """A started sink: InfluxDB set up and checked, or unreachable and spooling.
+
+    ``retention``: APPLY (the live gateway) gives the database's default retention policy
+    ``influxdb.retention_days``; LEAVE (a replay of old captures, whose points a short policy would
+    refuse) only creates what is missing.
 
     Raises InfluxSetupError (with what to do) when InfluxDB refuses us, SpoolError when the spool
     folder cannot be used.
     """
     timing = timing or Timing()
     spool = open_spool(cfg, spool_max_bytes)
-    transport, live = influx_transport(cfg.influxdb, timing)
+    transport, live = influx_transport(cfg.influxdb, timing, retention)
     sink = ReliableSink(
         transport,
         live,

@@ -12,9 +12,12 @@ Retries, batching and the spool live in `gateway.sinks.reliable`; this module ma
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import urllib3
@@ -22,8 +25,12 @@ import urllib3
 from gateway.config import InfluxConfig
 from gateway.sinks.batch import Batch, Delivered, parse_retry_after
 
-# Retention of the policy created when influxdb.retention_policy names one that does not exist.
-RETENTION_DURATION = "30d"
+log = logging.getLogger(__name__)
+
+# Name of the policy created when a database has no default one (the same as Ansible's influxdb role).
+DEFAULT_POLICY = "mouchard"
+_HOUR_S, _DAY_S = 3600, 86_400
+_GO_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)(?:\.\d*)?s)?")
 # Characters of a server's error message quoted in ours (enough for a field type conflict).
 _QUOTE_MAX = 300
 _BAD_POINTS = frozenset({400, 422})  # 422: InfluxDB 2.x's answer to a field type conflict
@@ -54,6 +61,23 @@ class InfluxUnavailable(InfluxError):  # noqa: N818 - the name says what it mean
 
 class InfluxSetupError(InfluxError):
     """Credentials, permissions, database, URL or certificate: the user must change something."""
+
+
+class RetentionSetup(StrEnum):
+    """Whether set-up applies ``influxdb.retention_days`` to the database's default policy."""
+
+    APPLY = "apply"  # mouchard run: the lab's live record expires after retention_days
+    LEAVE = "leave"  # replay, spool flush: they write old points; policies stay as they are
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """One row of SHOW RETENTION POLICIES; durations in seconds, 0 for infinite."""
+
+    name: str
+    duration_s: int
+    shard_s: int
+    default: bool
 
 
 def safe_url(url: str) -> str:
@@ -95,8 +119,9 @@ def rejected_points(body: bytes, points: int) -> int:
 class InfluxV1Client:
     """Single requests to an InfluxDB 1.x HTTP API: set-up, writes of whole batches, queries."""
 
-    def __init__(self, cfg: InfluxConfig) -> None:
+    def __init__(self, cfg: InfluxConfig, retention: RetentionSetup = RetentionSetup.LEAVE) -> None:
         self.cfg = cfg
+        self.retention = retention
         self.url = cfg.url.rstrip("/")
         self._where = safe_url(self.url)
         self._http = urllib3.PoolManager(
@@ -163,6 +188,8 @@ class InfluxV1Client:
             self._ensure_database()
             if self.cfg.retention_policy:
                 self._ensure_retention_policy()
+            if self.retention == RetentionSetup.APPLY:
+                self._apply_retention()
             self._prepared = True
 
     def _ensure_database(self) -> None:
@@ -183,8 +210,7 @@ class InfluxV1Client:
 
     def _ensure_retention_policy(self) -> None:
         db, rp, user = self.cfg.database, self.cfg.retention_policy, self.cfg.username
-        duration = RETENTION_DURATION
-        statement = f"CREATE RETENTION POLICY {_ident(rp)} ON {_ident(db)} DURATION {duration} REPLICATION 1"
+        statement = self._create_policy(rp)
         try:
             if rp in self._retention_policies():
                 return
@@ -196,6 +222,77 @@ class InfluxV1Client:
                 f"GRANT READ ON {_ident(db)} TO {_ident(user)} so that Mouchard can see it",
                 status=exc.status,
             ) from None
+
+    def _apply_retention(self) -> None:
+        """Give the database's default policy ``retention_days`` (creating or altering it), if we may.
+
+        The policy is ``retention_policy`` when set, else the current default one (``autogen`` on a
+        database InfluxDB created), else a new ``mouchard``. A user who may not (only an admin may)
+        gets one line saying what to run; writing goes on either way.
+        """
+        db, days = self.cfg.database, self.cfg.retention_days
+        try:
+            policies = self.retention_policies()
+        except InfluxSetupError:
+            name = self.cfg.retention_policy or "<its default policy>"
+            log.info(
+                "InfluxDB at %s: user '%s' may not read the retention policies of '%s', so Mouchard cannot "
+                "check that points expire after %s; an admin can run: %s",
+                self._where,
+                self.cfg.username,
+                db,
+                _days_text(days),
+                f"ALTER RETENTION POLICY {_ident(name)} ON {_ident(db)} DURATION {_duration(days)} DEFAULT",
+            )
+            return
+        current = next((p for p in policies if p.default), None)
+        name = self.cfg.retention_policy or (current.name if current else DEFAULT_POLICY)
+        found = next((p for p in policies if p.name == name), None)
+        if found is not None and found.default and found.duration_s == days * _DAY_S:
+            return
+        statement = self._alter_policy(found, days) if found else self._create_policy(name)
+        try:
+            self.query(statement)
+        except InfluxSetupError:
+            log.warning(
+                "InfluxDB at %s: user '%s' may not set the retention of '%s' (only an admin may), so points "
+                "do not expire after %s as influxdb.retention_days says; ask an admin to run: %s",
+                self._where,
+                self.cfg.username,
+                db,
+                _days_text(days),
+                statement,
+            )
+            return
+        log.info("InfluxDB at %s: %s", self._where, statement)
+
+    def _create_policy(self, name: str) -> str:
+        days = self.cfg.retention_days
+        return (
+            f"CREATE RETENTION POLICY {_ident(name)} ON {_ident(self.cfg.database)} "
+            f"DURATION {_duration(days)} REPLICATION 1 DEFAULT"
+        )
+
+    def _alter_policy(self, policy: RetentionPolicy, days: int) -> str:
+        db = _ident(self.cfg.database)
+        statement = f"ALTER RETENTION POLICY {_ident(policy.name)} ON {db} DURATION {_duration(days)}"
+        if days and policy.shard_s > days * _DAY_S:  # InfluxDB refuses a policy shorter than its shards
+            statement += f" SHARD DURATION {_shard_duration(days)}"
+        return statement + " DEFAULT"
+
+    def retention_policies(self) -> list[RetentionPolicy]:
+        """The database's retention policies (needs READ on it, or admin)."""
+        rows: list[RetentionPolicy] = []
+        for res in self.query(f"SHOW RETENTION POLICIES ON {_ident(self.cfg.database)}"):
+            for series in _as_list(res.get("series")):
+                values = _as_list(series.get("values")) if isinstance(series, dict) else []
+                for row in values:
+                    if isinstance(row, list) and len(row) >= 5:
+                        name, duration, shard, default = str(row[0]), str(row[1]), str(row[2]), row[4]
+                        rows.append(
+                            RetentionPolicy(name, _go_seconds(duration), _go_seconds(shard), default is True)
+                        )
+        return rows
 
     def _databases(self) -> set[str]:
         return set(self._first_column(self.query("SHOW DATABASES")))
@@ -276,6 +373,31 @@ def _send_halves(send: Callable[[Batch], Delivered], batch: Batch) -> Delivered:
     """A batch the server found too large, sent as two halves (recursively, down to one point)."""
     results = [send(half) for half in batch.halves()]
     return Delivered(sum(r.dropped for r in results), "; ".join(r.reason for r in results if r.reason))
+
+
+def _duration(days: int) -> str:
+    """An InfluxQL duration of ``days`` (0: INF, kept forever)."""
+    return f"{days}d" if days else "INF"
+
+
+def _days_text(days: int) -> str:
+    return f"{days} days" if days else "never (retention_days: 0)"
+
+
+def _shard_duration(days: int) -> str:
+    """InfluxDB's own choice of shard group duration for a policy of ``days``."""
+    if days < 2:  # InfluxDB's thresholds: under 2 days, 1 hour shards; to 6 months, 1 day; then 7 days
+        return "1h"
+    return "1d" if days <= 180 else "7d"
+
+
+def _go_seconds(text: str) -> int:
+    """Seconds in a Go duration as InfluxDB prints it (``720h0m0s``, ``0s``)."""
+    m = _GO_DURATION.fullmatch(text)
+    if m is None:
+        return -1  # not a duration we understand: never equal to the wanted one
+    h, mi, s = (int(g) if g else 0 for g in m.groups())
+    return h * _HOUR_S + mi * 60 + s
 
 
 def _as_list(value: object) -> list[object]:

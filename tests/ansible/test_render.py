@@ -240,6 +240,22 @@ def test_mouchard_yaml_has_the_documented_keys_and_passes_config_check(tmp_path:
     assert done.returncode == 0, done.stderr
 
 
+def test_mouchard_keeps_the_days_of_the_influxdb_roles_default_policy(tmp_path: Path) -> None:
+    text = _render(
+        "mouchard",
+        "mouchard.yaml.j2",
+        tmp_path / "mouchard.yaml",
+        {"mouchard_state_dir": str(tmp_path / "state"), "mouchard_influxdb_retention_days": "365"},
+    )
+    assert yaml.safe_load(text)["influxdb"]["retention_days"] == 365
+    assert load_config(tmp_path / "mouchard.yaml", env={}).influxdb.retention_days == 365
+    # the example inventory gives Mouchard the influxdb role's days, so neither undoes the other
+    wired = yaml.safe_load((ANSIBLE / "inventories/example/group_vars/all/main.yml").read_text())
+    assert wired["mouchard_influxdb_retention_days"] == "{{ influxdb_retention_days }}"
+    role = yaml.safe_load((ANSIBLE / "roles/mouchard/defaults/main.yml").read_text())
+    assert role["mouchard_influxdb_retention_days"] == load_config(None, env={}).influxdb.retention_days
+
+
 # ----------------------------------------------------------------------------------------- access point
 
 AP_VARS = {

@@ -136,19 +136,25 @@ def assert_totals(found: dict[str, int], gateway: Gateway, parts: list[Path]) ->
             assert n == oracle[device], f"{device}: server has {n} bytes, tshark {oracle[device]}"
 
 
-def write_config(folder: Path, url: str, db: str, extra: str = "", api: str = "v1") -> Path:
+def write_config(
+    folder: Path, url: str, db: str, extra: str = "", api: str = "v1", retention_days: int = 0
+) -> Path:
+    """A configuration for the sink tests; ``retention_days: 0`` by default since the lab capture's
+    points are from 2024 and a shorter default policy would refuse them."""
     path = folder / "mouchard.yaml"
     path.write_text(
         f"state_dir: {folder}/state\n"
         f"influxdb:\n  url: {url}\n  api: {api}\n  database: {db}\n  batch_size: 50\n"
-        f"  flush_interval_s: 0.05\n  timeout_s: 2\n{extra}",
+        f"  flush_interval_s: 0.05\n  timeout_s: 2\n  retention_days: {retention_days}\n{extra}",
         encoding="utf-8",
     )
     return path
 
 
-def config(folder: Path, url: str, db: str, extra: str = "", api: str = "v1") -> Config:
-    return load_config(write_config(folder, url, db, extra, api), env={})
+def config(
+    folder: Path, url: str, db: str, extra: str = "", api: str = "v1", retention_days: int = 0
+) -> Config:
+    return load_config(write_config(folder, url, db, extra, api, retention_days), env={})
 
 
 def influx_query(

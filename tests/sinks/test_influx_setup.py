@@ -20,10 +20,18 @@ ADMIN = ("admin", "adminpw")
 
 
 def with_password(
-    tmp_path: Path, server: Server, db: str, user: str, extra: str = "", password: str = SECRET
+    tmp_path: Path,
+    server: Server,
+    db: str,
+    user: str,
+    extra: str = "",
+    password: str = SECRET,
+    retention_days: int = 0,
 ) -> Config:
     """A configuration whose password comes from the environment, as in production."""
-    path = write_config(tmp_path, server.url, db, f"  username: {user}\n{extra}")
+    path = write_config(
+        tmp_path, server.url, db, f"  username: {user}\n{extra}", retention_days=retention_days
+    )
     return load_config(path, env={"MOUCHARD_INFLUXDB_PASSWORD": password})
 
 
@@ -69,22 +77,23 @@ def test_a_user_who_may_not_create_the_database_is_told_what_to_ask_for(
 
 def test_a_retention_policy_is_created_when_permitted(auth_influxd: Server, tmp_path: Path) -> None:
     extra = "  retention_policy: mouchard_30d\n"
-    cfg = with_password(tmp_path, auth_influxd, "rp_db", "admin", extra, password=ADMIN[1])
+    cfg = with_password(tmp_path, auth_influxd, "rp_db", "admin", extra, password=ADMIN[1], retention_days=30)
     sink = open_influx_sink(cfg, timing=FAST)
     sink.close()
     res = influx_query(auth_influxd.url, 'SHOW RETENTION POLICIES ON "rp_db"', auth=ADMIN)
-    policies = {row[0]: row[1] for row in res[0]["series"][0]["values"]}  # type: ignore[index]
-    assert policies["mouchard_30d"] == "720h0m0s"
+    policies = {row[0]: (row[1], row[4]) for row in res[0]["series"][0]["values"]}  # type: ignore[index]
+    assert policies["mouchard_30d"] == ("720h0m0s", True)  # the default: Grafana's queries read it
 
 
 def test_else_the_message_gives_the_exact_statement(auth_influxd: Server, tmp_path: Path) -> None:
     influx_query(auth_influxd.url, f"CREATE USER reader WITH PASSWORD '{SECRET}'", auth=ADMIN)
     influx_query(auth_influxd.url, "CREATE DATABASE r_db", auth=ADMIN)
     influx_query(auth_influxd.url, "GRANT WRITE ON r_db TO reader", auth=ADMIN)
-    cfg = with_password(tmp_path, auth_influxd, "r_db", "reader", "  retention_policy: short\n")
+    extra = "  retention_policy: short\n"
+    cfg = with_password(tmp_path, auth_influxd, "r_db", "reader", extra, retention_days=30)
     with pytest.raises(InfluxSetupError) as info:
         open_influx_sink(cfg, timing=FAST)
-    assert 'CREATE RETENTION POLICY "short" ON "r_db" DURATION 30d REPLICATION 1' in str(info.value)
+    assert 'CREATE RETENTION POLICY "short" ON "r_db" DURATION 30d REPLICATION 1 DEFAULT' in str(info.value)
 
 
 def test_replay_with_a_wrong_password_exits_1_and_never_prints_it(
