@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.sinks.private import private_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY,
@@ -69,7 +71,7 @@ class Inventory:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # 0600 in a 0700 folder: a record of the lab's life (SQLite's journal follows)
             self._db = sqlite3.connect(path)
             self._db.execute(SCHEMA)
             self._db.commit()

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from gateway.sinks.private import private_file
+
 # About 300 bytes an event: 50,000 messages are ~15 MB, a week of a busy lab's events while the
 # broker is away, and small enough for a Raspberry Pi's SD card.
 OUTBOX_MAX = 50_000
@@ -68,11 +70,12 @@ class Outbox:
         self._lock = threading.Lock()
         self._lockfile = _exclusive(path.with_name(path.name + ".lock"))
         try:
+            private_file(path)  # events name the lab's devices: 0600 (SQLite's WAL and shm files follow)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             self._lockfile.close()
             raise OutboxError(f"{path}: cannot open the MQTT outbox: {exc}") from exc
 
@@ -142,7 +145,7 @@ def _marks(values: Collection[int]) -> str:
 def _exclusive(lock_path: Path) -> IO[str]:
     """Hold an exclusive flock on ``lock_path`` for as long as the returned file stays open."""
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(lock_path)
         fh = lock_path.open("a+", encoding="utf-8")
     except OSError as exc:
         raise OutboxError(f"{lock_path.parent}: cannot create the MQTT outbox: {exc.strerror}") from exc

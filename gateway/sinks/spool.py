@@ -254,7 +254,7 @@ class Spool:
             corrupt,
             entry.points,
         )
-        corrupt.mkdir(exist_ok=True)
+        corrupt.mkdir(mode=0o700, exist_ok=True)
         (self.folder / entry.name).replace(corrupt / entry.name)
         self._remove_entry(entry)
         self._count_dropped(Dropped(1, entry.points))
