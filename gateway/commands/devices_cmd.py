@@ -1,4 +1,4 @@
-"""`mouchard devices [--json]`: the device inventory that replay and run keep in state_dir."""
+"""`mouchard devices [--json] [--pseudonymise]`: the inventory that replay and run keep in state_dir."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.table import Table
 from gateway.commands.common import Subparsers, console
 from gateway.config import Config
 from gateway.sinks.inventory import Inventory, InventoryError
+from gateway.sinks.pseudonym import PseudonymError, Pseudonymiser
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -20,6 +21,11 @@ EXIT_OK, EXIT_BAD_INPUT = 0, 2
 def register(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     devices = sub.add_parser("devices", parents=[common], help="list the devices Mouchard has seen")
     devices.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+    devices.add_argument(
+        "--pseudonymise",
+        action="store_true",
+        help="every MAC replaced by this lab's stable pseudonym, as replay --output --pseudonymise",
+    )
     devices.set_defaults(handler=cmd_devices)
 
 
@@ -31,6 +37,14 @@ def cmd_devices(args: argparse.Namespace, cfg: Config, err: Console) -> int:
         return EXIT_BAD_INPUT
     records = inventory.devices()
     inventory.close()
+    if args.pseudonymise:
+        try:
+            pseudonymiser = Pseudonymiser.for_state_dir(cfg.state_dir)
+        except PseudonymError as exc:
+            err.print(str(exc), highlight=False, markup=False)
+            return EXIT_BAD_INPUT
+        pseudonymiser.learn(r.id for r in records)
+        records = [pseudonymiser.record(r) for r in records]
     if args.json:
         print(json.dumps([{**asdict(r), "services": list(r.services)} for r in records], indent=2))
         return EXIT_OK

@@ -17,8 +17,8 @@ from gateway.replay import FileReport, check_readable, replay_files
 from gateway.sinks.factory import open_influx_sink
 from gateway.sinks.influxdb import InfluxError, RetentionSetup
 from gateway.sinks.inventory import Inventory, InventoryError
-from gateway.sinks.lineproto import LineFileSink
 from gateway.sinks.mqtt import MqttError
+from gateway.sinks.pseudonym import PseudonymError, output_sink
 from gateway.sinks.reliable import ReliableSink, SinkReport, Timing
 from gateway.sinks.spool import SpoolError
 from gateway.sources.capfile import CaptureError
@@ -39,6 +39,11 @@ def register(
         metavar="FILE",
         help="write line protocol to FILE ('-' for standard output) instead of InfluxDB",
     )
+    replay.add_argument(
+        "--pseudonymise",
+        action="store_true",
+        help="with --output: every MAC replaced by this lab's stable pseudonym (docs/privacy.md)",
+    )
     replay.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     replay.set_defaults(handler=cmd_replay)
 
@@ -49,8 +54,15 @@ def cmd_replay(args: argparse.Namespace, cfg: Config, err: Console) -> int:
         err.print("\n".join(problems), highlight=False, markup=False)
         return EXIT_BAD_INPUT
     sink: LineSink
+    if args.pseudonymise and not args.output:
+        err.print("--pseudonymise applies to --output FILE: add it", highlight=False, markup=False)
+        return EXIT_BAD_INPUT
     if args.output:
-        sink = LineFileSink(args.output)
+        try:
+            sink = output_sink(args.output, cfg, pseudonymise=args.pseudonymise)
+        except PseudonymError as exc:
+            err.print(str(exc), highlight=False, markup=False)
+            return EXIT_BAD_INPUT
     else:
         try:
             sink = open_influx_sink(
