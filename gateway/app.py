@@ -14,9 +14,11 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.aggregators.detectors import Detectors, DeviceRows, Event, Subject, event_lines
+from gateway.aggregators.detectors.inputs import parse_tag_set
 from gateway.aggregators.detectors.state import DeviceState
 from gateway.aggregators.detectors.thresholds import ProfileThreshold, subject_of_identity
 from gateway.aggregators.grouping import group_rows
+from gateway.aggregators.series_cap import OVERFLOW_HOST, SeriesCap
 from gateway.aggregators.traffic import KIND_MAC, TrafficAggregator, TrafficRows
 from gateway.config import Config
 from gateway.enrichers.destinations import DestinationTagger
@@ -25,8 +27,8 @@ from gateway.enrichers.evidence import Evidence, EvidenceCollector
 from gateway.enrichers.identity import Identity, ProfileMatcher, identify
 from gateway.enrichers.lan import Lan
 from gateway.enrichers.macvendor import MacVendorDB
-from gateway.enrichers.names import Namer
-from gateway.enrichers.orgs import OrgDB
+from gateway.enrichers.names import SOURCE_NONE, Namer
+from gateway.enrichers.orgs import OrgDB, Party
 from gateway.parsers.dhcp import parse_dhcp
 from gateway.parsers.headers import IPPROTO_ICMPV6, IPPROTO_UDP, Headers, decode
 from gateway.parsers.ndp import ICMPV6_ROUTER_ADVERTISEMENT, parse_router_advertisement
@@ -39,8 +41,30 @@ I64 = npt.NDArray[np.int64]
 # beyond this is counted in PipelineStats.dns_overflow instead.
 MAX_DNS_ROWS = 100_000
 DHCP_PORTS = np.array([67, 68], dtype=np.uint16)
-# Distinct destinations remembered per device for the summary table; beyond it the table says "≥".
-MAX_SUMMARY_DESTINATIONS = 100_000
+# Traffic series (destination tag sets) one device may open a day; the rest of its traffic is summed
+# under host=other, one series per party, bytes exact. A busy phone reaches a few hundred a day; a
+# device scanning the internet would otherwise add a series, and 2 KiB of memory, per address.
+MAX_DESTINATIONS_PER_DEVICE = 2_000
+# The same for all devices together: 10,000 devices at their cap would be 20 million series, twenty
+# times InfluxDB 1.x's default max-series-per-database; 100,000 is 50 busy devices at their cap,
+# and the admitted sets stay near 8 MB.
+MAX_DESTINATION_SERIES = 100_000
+# Distinct names one device may have in the dns measurement a day, and all devices together (the
+# same reasons); further queries are counted under host=other.
+MAX_DNS_NAMES_PER_DEVICE = 2_000
+MAX_DNS_NAME_SERIES = 100_000
+# The caps above count series opened per day of capture time, then start again: the InfluxDB index
+# grows by at most a cap a day of retention, and a long-running gateway still shows new places.
+SERIES_WINDOW_S = 86_400
+# Distinct destinations remembered per device for the summary table (a day's series and the overflow
+# ones), and for all devices together; beyond them destinations are not counted there.
+MAX_SUMMARY_DESTINATIONS = MAX_DESTINATIONS_PER_DEVICE + len(Party)
+MAX_SUMMARY_TOTAL = MAX_DESTINATION_SERIES
+# The tags of what a device sent beyond its cap, by party (overflow keeps its party, so the
+# dashboards' sums of third-party and of internet traffic stay exact).
+OVERFLOW_TAGS = {
+    p.value: tag_set({"host": OVERFLOW_HOST, "name_source": "none", "party": p.value}) for p in Party
+}
 
 
 class EventPublisher(Protocol):
@@ -66,7 +90,9 @@ class PipelineStats:
     fragments: int = 0
     unsupported_link: int = 0
     lines: int = 0
-    dns_overflow: int = 0
+    dns_overflow: int = 0  # DNS queries not counted: MAX_DNS_ROWS waiting for their bin
+    destination_overflow: int = 0  # traffic rows (a destination in a bin) summed under host=other
+    dns_name_overflow: int = 0  # DNS queries counted under host=other
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +142,9 @@ class Gateway:
         self._labels = {mac_int(mac): label for mac, label in cfg.devices.items()}
         self._device_info: dict[tuple[int, int, int], DeviceInfo] = {}
         self._dns_counts: dict[tuple[int, int, int, int, str], int] = {}
+        self.destination_cap = SeriesCap(MAX_DESTINATIONS_PER_DEVICE, MAX_DESTINATION_SERIES, SERIES_WINDOW_S)
+        self.dns_cap = SeriesCap(MAX_DNS_NAMES_PER_DEVICE, MAX_DNS_NAME_SERIES, SERIES_WINDOW_S)
+        self._summary_destinations = 0
         # Novelty remembers what it learned in the inventory's folder (none for a throwaway Gateway).
         self.detectors = Detectors(
             cfg.detectors,
@@ -210,6 +239,10 @@ class Gateway:
             "ip_packets": st.ip_packets,
             "malformed": st.malformed,
             "non_ip": st.non_ip,
+            "dns_overflow": st.dns_overflow,
+            "destination_overflow": st.destination_overflow,
+            "dns_name_overflow": st.dns_name_overflow,
+            "evidence_refused": self.evidence.stats.refused + self.evidence.stats.overflow,
             **extra,
         }
         text = ",".join(f"{k}={v}i" for k, v in fields.items())
@@ -260,9 +293,15 @@ class Gateway:
         """The ``dns`` measurement: queries per device and name, in the same bins as traffic."""
         interval = self.aggregator.interval_s
         counts = self._dns_counts
+        cap = self.dns_cap
         for ts, kind, hi, lo, qname in self.namer.take_queries():
             self.evidence.add_domain((kind, hi, lo), qname)
-            key = (ts // interval * interval, kind, hi, lo, qname)
+            cap.start(ts)
+            host = qname
+            if not cap.admit((kind, hi, lo), hash(qname)):
+                host = OVERFLOW_HOST
+                self.stats.dns_name_overflow += 1
+            key = (ts // interval * interval, kind, hi, lo, host)
             if key in counts or len(counts) < MAX_DNS_ROWS:
                 counts[key] = counts.get(key, 0) + 1
             else:
@@ -276,8 +315,11 @@ class Gateway:
             n = counts.pop(key)
             if info is None:
                 continue
-            attr = self.orgs.attribute(qname, info.maker)
-            tags = tag_set({"host": qname, "domain": attr.domain or "", "org": attr.org or ""})
+            if qname == OVERFLOW_HOST:
+                tags = tag_set({"host": OVERFLOW_HOST})
+            else:
+                attr = self.orgs.attribute(qname, info.maker)
+                tags = tag_set({"host": qname, "domain": attr.domain or "", "org": attr.org or ""})
             lines.append(f"dns{info.tags}{tags} queries={n}i {start}000000000")
         if lines:
             self.stats.lines += len(lines)
@@ -373,8 +415,9 @@ class Gateway:
         # Destination tags depend on the device: a company is first party relative to the device's maker.
         r_first, r_inverse = group_rows([inverse, rows.rhi, rows.rlo, rows.name_id, rows.source])
         local = self.lan.is_local(rows.rhi[r_first], rows.rlo[r_first]).tolist()
+        self.destination_cap.start(int(rows.bin_s.max()))
         dest_tags = [
-            self.destinations.tag_text(h, lo, loc, name, source, infos[d].maker)
+            self._destination_tags(infos[d], h, lo, loc, name, source)
             for d, h, lo, loc, name, source in zip(
                 inverse[r_first].tolist(),
                 rows.rhi[r_first].tolist(),
@@ -385,6 +428,10 @@ class Gateway:
                 strict=True,
             )
         ]
+        overflow = set(OVERFLOW_TAGS.values())
+        folded = np.array([t in overflow for t in dest_tags], dtype=np.bool_)
+        if folded.any():
+            self.stats.destination_overflow += int(np.count_nonzero(folded[r_inverse]))
         tag_ids: dict[str, int] = {}
         dest_id = np.array([tag_ids.setdefault(t, len(tag_ids)) for t in dest_tags], dtype=np.int64)
         if len(tag_ids) < len(dest_tags):
@@ -427,6 +474,24 @@ class Gateway:
         self.stats.lines += len(lines)
         self.sink.write(lines)
 
+    def _destination_tags(
+        self, info: DeviceInfo, hi: int, lo: int, local: bool, name_id: int, source: int
+    ) -> str:
+        """The destination's tag set, or its party's overflow tags once the device has its series.
+
+        An unnamed destination's tags follow from its address alone, so an address beyond the cap is
+        folded without computing (and caching) its tags: a scan costs no memory per address.
+        """
+        cap = self.destination_cap
+        if source == SOURCE_NONE or name_id == 0:
+            if cap.admit(info.name, hash((hi, lo))):
+                return self.destinations.tag_text(hi, lo, local, name_id, source, info.maker)
+            return OVERFLOW_TAGS[Party.LOCAL if local else Party.THIRD]
+        text = self.destinations.tag_text(hi, lo, local, name_id, source, info.maker)
+        if cap.admit(info.name, hash(text)):
+            return text
+        return OVERFLOW_TAGS[parse_tag_set(text).get("party", Party.THIRD)]
+
     def _add_totals(
         self, rows: TrafficRows, device: I64, names: list[str], dests: list[int], dest: I64
     ) -> None:
@@ -448,8 +513,13 @@ class Gateway:
             t.bytes_in += sums[1][g]
             t.packets_out += sums[2][g]
             t.packets_in += sums[3][g]
-            if len(t.destinations) < MAX_SUMMARY_DESTINATIONS:
-                t.destinations.update(dest_sorted[bounds[g] : bounds[g + 1]].tolist())
+            room = min(
+                MAX_SUMMARY_DESTINATIONS - len(t.destinations), MAX_SUMMARY_TOTAL - self._summary_destinations
+            )
+            if room > 0:
+                before = len(t.destinations)
+                t.destinations.update(dest_sorted[bounds[g] : bounds[g + 1]].tolist()[:room])
+                self._summary_destinations += len(t.destinations) - before
 
 
 def _merge_same_series(

@@ -2,9 +2,7 @@
 
 Each pipeline flood is a capture written here and replayed by `mouchard replay --output FILE` in a
 child process; its peak resident memory (VmHWM) and the distinct series of its line protocol are
-compared with the bounds documented in docs/bounds.md. Tests marked xfail(strict) name a bound the
-gateway does not enforce yet (the reason says which, and what was measured); they fail loudly once it
-does, and the marker must then go.
+compared with the bounds documented in docs/bounds.md.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fuzz.checks import fresh_gateway
+from gateway import app
 from gateway.enrichers import devices, evidence, names
 from gateway.replay import replay_files
 from gateway.samples import frames as fr
@@ -32,14 +31,12 @@ DEVICE_IP = "192.168.1.10"
 # process itself (Python, numpy, the organisation and vendor tables, an 8 MiB read window) takes
 # about 100 MiB; a flood adds its bounded tables on top, never memory that grows with the flood.
 FLOOD_RSS_MB = 200
-# Proposed bounds the gateway does not enforce yet (see the xfail reasons and docs/bounds.md).
-PROPOSED_DESTINATIONS_PER_DEVICE = 2_000  # traffic series per device; the rest under host=other
-PROPOSED_DNS_NAMES_PER_DEVICE = 2_000  # dns series per device; the rest under host=other
-PROPOSED_EVIDENCE_MB = 64  # what devices say about themselves (mDNS, DHCP), all devices together
-# Distinct names one device asks for: ten times the proposed cap. (Each new name costs about 0.3 ms
+# What devices say about themselves (mDNS, DHCP, names asked), all devices together (docs/bounds.md).
+EVIDENCE_MB = 64
+# Distinct names one device asks for: ten times its cap. (Each new name costs about 0.3 ms
 # of attribution when its bin is written, so a larger count only makes the test slower.)
 QUERIED_NAMES = 20_000
-MDNS_DEVICES, MDNS_ROUNDS = 200, 14  # 14 announcements saturate every per-device cap
+MDNS_DEVICES, MDNS_ROUNDS = 200, 14  # 14 announcements would pass every per-device count cap
 
 # Runs the CLI, then records the process's own peak RSS. VmHWM belongs to the memory map made at
 # exec, so unlike ru_maxrss (which Linux carries across exec) it does not count the forked pytest.
@@ -231,26 +228,18 @@ def test_device_contacting_100k_destinations_has_every_byte_counted_once(destina
     assert sum(field(line, "bytes_out") for line in traffic) == sent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memory grows with a device's distinct destinations, about 2 KiB each (rows, cached tag "
-    "sets, replay totals): 100,000 of them peak near 290 MiB; the per-device cap below bounds it too",
-)
 def test_device_contacting_100k_destinations_keeps_memory_bounded(destinations_flood: Flood) -> None:
     done, _sent = destinations_flood
     assert done.rss_mb < FLOOD_RSS_MB, f"peak RSS {done.rss_mb:.0f} MiB"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no per-device destination cap yet: 100,000 destinations write 100,000 traffic series "
-    "(proposed: MAX_DESTINATIONS_PER_DEVICE = 2,000, overflow tagged host=other; docs/bounds.md)",
-)
 def test_device_contacting_100k_destinations_writes_bounded_series(destinations_flood: Flood) -> None:
     done, _sent = destinations_flood
     written = series(done.lines, "traffic")
-    assert len(written) <= PROPOSED_DESTINATIONS_PER_DEVICE + 1
-    assert any(tag(key, "host") == "other" for key in written)
+    # the cap, and one overflow series: every address is unnamed, so a third party
+    assert len(written) == app.MAX_DESTINATIONS_PER_DEVICE + 1
+    (other,) = [key for key in written if tag(key, "host") == "other"]
+    assert (tag(other, "party"), tag(other, "name_source")) == ("third", "none")
 
 
 # ---------------------------------------------------------------- DNS
@@ -288,15 +277,15 @@ def test_dns_queries_for_many_names_keep_memory_bounded(query_flood: Replayed) -
     assert queries == QUERIED_NAMES
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no per-device cap on queried names: 20,000 names write 20,000 dns series "
-    "(proposed: MAX_DNS_NAMES_PER_DEVICE = 2,000, overflow counted under host=other; docs/bounds.md)",
-)
 def test_dns_queries_for_many_names_write_bounded_series(query_flood: Replayed) -> None:
     written = series(query_flood.lines, "dns")
-    assert len(written) <= PROPOSED_DNS_NAMES_PER_DEVICE + 1
-    assert any(tag(key, "host") == "other" for key in written)
+    assert len(written) == app.MAX_DNS_NAMES_PER_DEVICE + 1
+    other = [
+        line
+        for line in query_flood.lines
+        if line.startswith("dns,") and tag(series_key(line), "host") == "other"
+    ]
+    assert sum(field(line, "queries") for line in other) == QUERIED_NAMES - app.MAX_DNS_NAMES_PER_DEVICE
 
 
 # ---------------------------------------------------------------- mDNS
@@ -315,22 +304,25 @@ def mdns_evidence(tmp_path_factory: pytest.TempPathFactory) -> evidence.Evidence
 def test_mdns_huge_txt_and_name_loops_keep_per_device_caps(mdns_evidence: evidence.EvidenceCollector) -> None:
     assert len(mdns_evidence.devices) == MDNS_DEVICES
     for ev in mdns_evidence.devices.values():
-        assert len(ev.services) == evidence.MAX_SERVICES  # saturated, and no further
+        # the share is full: the next service (the shortest thing announced) would not fit
+        assert (
+            evidence.DEVICE_SHARE - len("_s00000000" + "x" * 40 + "._tcp") - 49 - evidence.SET_ENTRY
+            < ev.charged
+        )
+        assert ev.charged <= evidence.DEVICE_SHARE
+        assert len(ev.services) <= evidence.MAX_SERVICES
         assert len(ev.instances) <= evidence.MAX_SERVICES
         assert len(ev.mdns_hosts) <= evidence.MAX_SERVICES
-        assert len(ev.properties) == evidence.MAX_TXT_KEYS
+        assert 0 < len(ev.properties) <= evidence.MAX_TXT_KEYS
+        assert all(len(key) <= evidence.MAX_TXT_KEY for key in ev.properties)
         assert all(len(value) <= evidence.MAX_TXT_VALUE for value in ev.properties.values())
     assert mdns_evidence.stats.mdns_malformed == MDNS_DEVICES * MDNS_ROUNDS * 2  # every loop, counted
+    assert mdns_evidence.stats.refused >= MDNS_DEVICES * MDNS_ROUNDS  # what did not fit, counted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="evidence has per-device caps but no total: a saturated device holds about 60 KiB, so "
-    "MAX_DEVICES (10,000) of them hold about 600 MiB (proposed: a 64 MiB evidence budget with "
-    "overflow counted, and TXT keys cut to 64 characters; docs/bounds.md)",
-)
 def test_mdns_evidence_of_every_tracked_device_fits_its_budget(
     mdns_evidence: evidence.EvidenceCollector,
 ) -> None:
+    assert all(deep_size(ev) <= ev.charged for ev in mdns_evidence.devices.values())  # charged in full
     per_device = max(deep_size(ev) for ev in mdns_evidence.devices.values())
-    assert per_device * evidence.MAX_DEVICES <= PROPOSED_EVIDENCE_MB * 2**20
+    assert per_device * evidence.MAX_DEVICES <= EVIDENCE_MB * 2**20

@@ -3,12 +3,14 @@
 Collected passively from the same packet batches as traffic (a capture file or the live interface).
 Only the few packets on UDP 5353 (mDNS responses a device sends about itself) and 67/68 (DHCP from
 clients) reach a per-packet parser. Everything is bounded: a device announcing thousands of
-services or TXT keys cannot grow the tables.
+services or TXT keys cannot grow the tables, and what all devices say fits one budget (`DEVICE_SHARE`):
+each entry is charged what it costs in memory, and what would not fit is refused and counted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -27,11 +29,27 @@ MDNS_PORT, DHCP_SERVER, DHCP_CLIENT = 5353, 67, 68
 # Per device: a printer announces ~10 services, an Apple TV ~15; 64 leaves room and bounds a flood.
 MAX_SERVICES = 64
 MAX_TXT_KEYS = 64
+# TXT keys are short by convention (RFC 6763 §6.4: nine characters or fewer); profiles match keys
+# like "md" or "ty", so longer ones are cut at 64 characters, values at 255 (one DNS string).
+MAX_TXT_KEY = 64
 MAX_TXT_VALUE = 255
-# Names a device asked for that profiles may match ("destinations the device talks to").
-MAX_DOMAINS = 256
+# Names a device asked for that profiles may match ("destinations the device talks to"): the first
+# ones are its own cloud; later ones only cost memory.
+MAX_DOMAINS = 64
 # Devices with evidence; a spoofed-MAC flood stops here (the traffic of known devices still counts).
 MAX_DEVICES = 10_000
+# Memory for what all devices say about themselves: 64 MiB, shared equally, so that every tracked
+# device has room for its identity however much others announce (6,710 bytes each; the largest real
+# device of the test captures holds 4.5 KB). Charged as the bytes Python holds: each string, plus
+# what it adds to its set or dict (a set's table grows by up to 108 bytes an entry, a dict's by 35).
+EVIDENCE_BUDGET = 64 * 2**20
+DEVICE_SHARE = EVIDENCE_BUDGET // MAX_DEVICES
+# Of a device's share, names it asked for may take a quarter: they never crowd out its announcements.
+DOMAIN_SHARE = DEVICE_SHARE // 4
+SET_ENTRY, DICT_ENTRY = 110, 40
+# DHCP host name, vendor class and fingerprint are kept up to 128 characters each (a host name is
+# at most 63, a vendor class such as "dhcpcd-9.4.1:Linux-6.1.21:armv7l:BCM2835" about 40).
+MAX_DHCP_TEXT = 128
 
 
 @dataclass(slots=True)
@@ -50,6 +68,27 @@ class Evidence:
     first_seen: int = 0  # capture time, seconds
     last_seen: int = 0
     version: int = 0
+    charged: int = 0  # bytes charged to its share (`DEVICE_SHARE`), domains included
+    domains_charged: int = 0
+
+    def room(self, cost: int) -> bool:
+        """Charge ``cost`` bytes to this device's share when they fit."""
+        if self.charged + cost > DEVICE_SHARE:
+            return False
+        self.charged += cost
+        return True
+
+
+def _empty_size() -> int:
+    """Bytes an empty record holds, its dicts counted with the table of their first entries."""
+    ev = Evidence()
+    held = sys.getsizeof(ev) + sum(sys.getsizeof(getattr(ev, f.name)) for f in fields(ev))
+    return held + 2 * (sys.getsizeof({"": ""}) - sys.getsizeof({})) + 4 * 8  # ints may grow to 32 bytes
+
+
+# An empty record and its DHCP strings and address: charged when a device's record is made, so what
+# remains for services, TXT and names is what the device's share leaves (about 4.7 KB).
+BASE_CHARGE = _empty_size() + 3 * sys.getsizeof("x" * MAX_DHCP_TEXT) + sys.getsizeof("255.255.255.255")
 
 
 @dataclass(slots=True)
@@ -57,7 +96,16 @@ class EvidenceStats:
     mdns_messages: int = 0
     mdns_malformed: int = 0
     dhcp_messages: int = 0
-    overflow: int = 0
+    overflow: int = 0  # records refused: MAX_DEVICES reached
+    refused: int = 0  # services, TXT keys, names... refused: their device's share was full
+
+
+def _set_cost(text: str) -> int:
+    return sys.getsizeof(text) + SET_ENTRY
+
+
+def _dict_cost(key: str, value: str) -> int:
+    return sys.getsizeof(key) + sys.getsizeof(value) + DICT_ENTRY
 
 
 class EvidenceCollector:
@@ -74,7 +122,7 @@ class EvidenceCollector:
             if len(self.devices) >= MAX_DEVICES:
                 self.stats.overflow += 1
                 return None
-            found = self.devices[key] = Evidence()
+            found = self.devices[key] = Evidence(charged=BASE_CHARGE)
         return found
 
     def add_sighting(
@@ -94,17 +142,16 @@ class EvidenceCollector:
             return False
         ev = self.devices[key]
         stype = service_type.removesuffix(".local.").removesuffix(".")
-        before = (len(ev.services), len(ev.instances), len(ev.properties), len(ev.mdns_hosts))
-        if len(ev.services) < MAX_SERVICES:
-            ev.services.add(stype)
-        if instance and len(ev.instances) < MAX_SERVICES:
-            ev.instances.setdefault(instance, stype)
+        merged = _Merge(ev)
+        merged.service(stype)
+        if instance:
+            merged.instance(instance, stype)
         for k, v in properties.items():
-            if len(ev.properties) < MAX_TXT_KEYS:
-                ev.properties.setdefault(k, v[:MAX_TXT_VALUE])
-        if host and len(ev.mdns_hosts) < MAX_SERVICES:
-            ev.mdns_hosts.add(host.removesuffix("."))
-        if before != (len(ev.services), len(ev.instances), len(ev.properties), len(ev.mdns_hosts)):
+            merged.property(k, v)
+        if host:
+            merged.host(host)
+        self.stats.refused += merged.refused
+        if merged.changed:
             ev.version += 1
         return True
 
@@ -112,8 +159,14 @@ class EvidenceCollector:
         ev = self._evidence(key)
         # No version bump: names only support a match, so they wait for the next identifying change
         # (re-matching at every new name would cost a profile match per DNS query).
-        if ev is not None and len(ev.domains) < MAX_DOMAINS:
+        if ev is None or name in ev.domains or len(ev.domains) >= MAX_DOMAINS:
+            return
+        cost = _set_cost(name)
+        if ev.domains_charged + cost <= DOMAIN_SHARE and ev.room(cost):
+            ev.domains_charged += cost
             ev.domains.add(name)
+        else:
+            self.stats.refused += 1
 
     def observe(self, batch: PacketBatch, h: Headers, src_lan: B) -> None:
         ok = h.is_ip & ~h.malformed & ~h.later_fragment
@@ -166,7 +219,11 @@ class EvidenceCollector:
         if msg is None or not msg.is_response:
             return
         ev = self._evidence(key)
-        if ev is not None and _merge_mdns(ev, msg):
+        if ev is None:
+            return
+        merged = _merge_mdns(ev, msg)
+        self.stats.refused += merged.refused
+        if merged.changed:
             ev.version += 1
 
     def _dhcp(self, h: Headers, i: int, payload: bytes) -> None:
@@ -179,31 +236,65 @@ class EvidenceCollector:
         if ev is None:
             return
         before = (ev.dhcp_hostname, ev.dhcp_vendor_class, ev.dhcp_fingerprint)
-        ev.dhcp_hostname = msg.hostname or ev.dhcp_hostname
-        ev.dhcp_vendor_class = msg.vendor_class or ev.dhcp_vendor_class
-        ev.dhcp_fingerprint = msg.fingerprint or ev.dhcp_fingerprint
+        # Their room is in BASE_CHARGE, for strings cut at MAX_DHCP_TEXT.
+        ev.dhcp_hostname = _cut(msg.hostname) or ev.dhcp_hostname
+        ev.dhcp_vendor_class = _cut(msg.vendor_class) or ev.dhcp_vendor_class
+        ev.dhcp_fingerprint = _cut(msg.fingerprint) or ev.dhcp_fingerprint
         if before != (ev.dhcp_hostname, ev.dhcp_vendor_class, ev.dhcp_fingerprint):
             ev.version += 1
 
 
-def _merge_mdns(ev: Evidence, msg: MdnsMessage) -> bool:
-    changed = False
+def _cut(text: str | None) -> str | None:
+    return text[:MAX_DHCP_TEXT] if text else text
+
+
+class _Merge:
+    """Adds announced facts to a record within its caps and share; says what changed and was refused."""
+
+    def __init__(self, ev: Evidence) -> None:
+        self.ev = ev
+        self.changed = False
+        self.refused = 0
+
+    def _fits(self, cost: int) -> bool:
+        if self.ev.room(cost):
+            self.changed = True
+            return True
+        self.refused += 1
+        return False
+
+    def service(self, stype: str) -> None:
+        services = self.ev.services
+        if stype not in services and len(services) < MAX_SERVICES and self._fits(_set_cost(stype)):
+            services.add(stype)
+
+    def instance(self, name: str, stype: str) -> None:
+        instances = self.ev.instances
+        if name not in instances and len(instances) < MAX_SERVICES and self._fits(_dict_cost(name, stype)):
+            instances[name] = stype
+
+    def property(self, key: str, value: str) -> None:
+        key, value = key[:MAX_TXT_KEY], value[:MAX_TXT_VALUE]
+        props = self.ev.properties
+        if key not in props and len(props) < MAX_TXT_KEYS and self._fits(_dict_cost(key, value)):
+            props[key] = value
+
+    def host(self, host: str) -> None:
+        name, hosts = host.removesuffix("."), self.ev.mdns_hosts
+        if name not in hosts and len(hosts) < MAX_SERVICES and self._fits(_set_cost(name)):
+            hosts.add(name)
+
+
+def _merge_mdns(ev: Evidence, msg: MdnsMessage) -> _Merge:
+    merged = _Merge(ev)
     for stype in msg.service_types:
         short = stype.removesuffix(".local.").removesuffix(".")
-        if short not in ev.services and len(ev.services) < MAX_SERVICES and short != "_services._dns-sd._udp":
-            ev.services.add(short)
-            changed = True
+        if short != "_services._dns-sd._udp":
+            merged.service(short)
     for inst in msg.instances:
-        if inst.instance not in ev.instances and len(ev.instances) < MAX_SERVICES:
-            ev.instances[inst.instance] = inst.service_type.removesuffix(".local.").removesuffix(".")
-            changed = True
+        merged.instance(inst.instance, inst.service_type.removesuffix(".local.").removesuffix("."))
     for key, value in msg.properties().items():
-        if key not in ev.properties and len(ev.properties) < MAX_TXT_KEYS:
-            ev.properties[key] = value[:MAX_TXT_VALUE]
-            changed = True
+        merged.property(key, value)
     for host in msg.addresses:
-        name = host.removesuffix(".")
-        if name not in ev.mdns_hosts and len(ev.mdns_hosts) < MAX_SERVICES:
-            ev.mdns_hosts.add(name)
-            changed = True
-    return changed
+        merged.host(host)
+    return merged
