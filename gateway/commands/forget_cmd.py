@@ -1,8 +1,10 @@
 """`mouchard forget DEVICE [--dry-run]`: remove what Mouchard stores about one device.
 
 Every InfluxDB series tagged ``device=DEVICE`` (traffic, dns, device, its events, and any other
-measurement keyed by the device) is dropped, then its entry in the inventory. InfluxDB goes first:
-when it cannot be reached nothing is removed, so running the command again finishes the job.
+measurement keyed by the device) is dropped; then its points waiting in the spool, its messages in the
+MQTT outbox, its retained state and Home Assistant discovery configs on the broker (with MQTT on), what
+novelty learned about it, and its entry in the inventory. InfluxDB goes first: when it cannot be
+reached nothing is removed, so running the command again finishes the job.
 DEVICE is a MAC, an ``ip:<address>`` key, or the name `mouchard devices` shows for it.
 """
 
@@ -10,16 +12,23 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 
+from gateway.aggregators.detectors.runner import NOVELTY_FILE
 from gateway.commands.common import Subparsers
 from gateway.config import Config, InfluxApi, normalise_mac
 from gateway.sinks.factory import open_spool
 from gateway.sinks.influxdb import InfluxError, InfluxV1Client
 from gateway.sinks.inventory import Inventory, InventoryError
-from gateway.sinks.spool import SPOOL_DIR, SpoolError
+from gateway.sinks.lineproto import has_tag
+from gateway.sinks.mqtt import clear_retained, device_retained_topics
+from gateway.sinks.mqtt_outbox import OUTBOX_DIR, OUTBOX_FILE, Outbox, OutboxError, Outgoing
+from gateway.sinks.spool import SPOOL_DIR, SpoolBusyError, SpoolError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -79,22 +88,23 @@ def _forget(args: argparse.Namespace, cfg: Config, inventory: Inventory, err: Co
         return EXIT_FAILED
     finally:
         client.close()
-    if not args.dry_run:
-        inventory.forget(device)
     verb = "would remove" if args.dry_run else "removed"
     print(f"{device}: {verb} {_series_text(found.series)} from {where}", flush=True)
+    elsewhere = forget_elsewhere(cfg, device, err, dry_run=args.dry_run)
+    if not args.dry_run:
+        inventory.forget(device)
     entry = "its entry" if found.in_inventory else "no entry"
     print(f"{device}: {verb} {entry} from the inventory {inventory.path}", flush=True)
-    if not found.series and not found.in_inventory:
+    if not found.series and not found.in_inventory and not elsewhere.found:
         err.print(f"Mouchard stored nothing about {device}.", highlight=False, markup=False)
-    _warn_spool(err, cfg)
-    return EXIT_OK
+    return EXIT_OK if elsewhere.complete else EXIT_FAILED
 
 
 def _forget_without_influxql(
     args: argparse.Namespace, cfg: Config, device: str, inventory: Inventory, err: Console
 ) -> int:
     """InfluxDB 2.x and 3.x have no DROP SERIES: remove the inventory entry, say what to run for the rest."""
+    forget_elsewhere(cfg, device, err, dry_run=args.dry_run)
     if not args.dry_run:
         inventory.forget(device)
     verb = "would remove" if args.dry_run else "removed"
@@ -182,21 +192,107 @@ def _series_text(keys: list[str]) -> str:
     return f"{len(keys)} series ({', '.join(sorted({key.split(',', 1)[0] for key in keys}))})"
 
 
-def _warn_spool(err: Console, cfg: Config) -> None:
-    """Points waiting in the spool may hold the device's data: delivered later, they would be back."""
-    folder = cfg.state_dir / SPOOL_DIR
-    if not folder.is_dir():
-        return
+@dataclass(frozen=True, slots=True)
+class Elsewhere:
+    found: bool  # the spool, the MQTT outbox or the novelty state held something about the device
+    complete: bool  # everything that should go went (or would, with --dry-run)
+
+
+def forget_elsewhere(cfg: Config, device: str, err: Console, *, dry_run: bool) -> Elsewhere:
+    """The device's lines in the spool, its MQTT messages (outbox and retained), its novelty state."""
+    verb = "would remove" if dry_run else "removed"
+    found, complete = False, True
+    spool_lines = _forget_in_spool(cfg, device, err, dry_run=dry_run)
+    if spool_lines is None:
+        complete = False
+    elif spool_lines:
+        found = True
+        print(f"{device}: {verb} {spool_lines} points from the spool {cfg.state_dir / SPOOL_DIR}", flush=True)
+    if cfg.mqtt.enabled:
+        mqtt_found, mqtt_complete = _forget_in_mqtt(cfg, device, err, dry_run=dry_run)
+        found, complete = found or mqtt_found, complete and mqtt_complete
+    novelty = cfg.state_dir / NOVELTY_FILE
+    if _forget_in_novelty(novelty, device, dry_run=dry_run):
+        found = True
+        print(f"{device}: {verb} what novelty learned about it from {novelty}", flush=True)
+    return Elsewhere(found, complete)
+
+
+def _forget_in_spool(cfg: Config, device: str, err: Console, *, dry_run: bool) -> int | None:
+    """Points of the device taken out of the spool (None: the spool could not be changed)."""
+    if not (cfg.state_dir / SPOOL_DIR).is_dir():
+        return 0
     try:
         spool = open_spool(cfg)
-    except SpoolError:
-        return
-    depth = spool.depth()
-    spool.close()
-    if depth.points:
+    except SpoolError as exc:
+        err.print(f"{exc}; its points in the spool stay", highlight=False, markup=False)
+        return None
+    try:
+        return spool.remove_lines(lambda line: has_tag(line, "device", device), dry_run=dry_run).lines
+    except (SpoolBusyError, SpoolError) as exc:
         err.print(
-            f"{depth.points} points wait in the spool {folder} and may hold this device's: "
-            "run `mouchard spool flush`, then forget again.",
+            f"{exc}: the device's points in the spool stay; run `mouchard forget {device}` again once it is "
+            "done (or stop `mouchard run`)",
             highlight=False,
             markup=False,
         )
+        return None
+    finally:
+        spool.close()
+
+
+def _forget_in_mqtt(cfg: Config, device: str, err: Console, *, dry_run: bool) -> tuple[bool, bool]:
+    """Its messages waiting in the outbox, and its retained state and discovery configs on the broker."""
+    topics = device_retained_topics(cfg.mqtt, cfg.gateway_id, device)
+    verb = "would remove" if dry_run else "removed"
+    try:
+        outbox = Outbox(cfg.state_dir / OUTBOX_DIR / OUTBOX_FILE)
+    except OutboxError as exc:
+        err.print(
+            f"{exc}\nIts MQTT messages stay: stop `mouchard run`, then run `mouchard forget {device}` again.",
+            highlight=False,
+            markup=False,
+        )
+        return False, False
+    try:
+        waiting = outbox.remove(topics, device, dry_run=dry_run)
+        if waiting:
+            print(f"{device}: {verb} {waiting} MQTT messages from the outbox {outbox.path}", flush=True)
+        if dry_run:
+            print(f"{device}: would clear the retained topics {', '.join(topics)}", flush=True)
+            return bool(waiting), True
+        problem = clear_retained(cfg.mqtt, cfg.gateway_id, topics)
+        if not problem:
+            print(f"{device}: cleared the retained topics {', '.join(topics)}", flush=True)
+            return bool(waiting), True
+        outbox.put([Outgoing(topic, b"", retain=True) for topic in topics])
+        err.print(
+            f"MQTT: {problem}; the clearing of {device}'s retained topics waits in the outbox and goes out "
+            "with the next `mouchard run`",
+            highlight=False,
+            markup=False,
+        )
+        return bool(waiting), False
+    finally:
+        outbox.close()
+
+
+def _forget_in_novelty(path: Path, device: str, *, dry_run: bool) -> bool:
+    """Take the device out of novelty's learned state (atomically); True when it was there."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # none, or unreadable (novelty starts learning again from such a file)
+    devices = doc.get("devices") if isinstance(doc, dict) else None
+    if not isinstance(devices, dict) or device not in devices:
+        return False
+    if not dry_run:
+        del devices[device]
+        tmp = path.with_name(f".{path.name}.forget")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(doc))
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import IO
@@ -27,6 +28,17 @@ def field_string(value: str) -> str:
 def tag_set(tags: dict[str, str]) -> str:
     """``,k=v`` pairs sorted by key (InfluxDB's preferred order); empty values are left out."""
     return "".join(f",{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v)
+
+
+_UNESCAPED_SPACE = re.compile(rb"(?<!\\) ")
+_UNESCAPED_COMMA = re.compile(rb"(?<!\\),")
+
+
+def has_tag(line: bytes, key: str, value: str) -> bool:
+    """True when the point ``line`` has the tag ``key=value`` (fields and their text are not read)."""
+    series = _UNESCAPED_SPACE.split(line, maxsplit=1)[0]
+    wanted = f"{escape_tag(key)}={escape_tag(value)}".encode()
+    return wanted in _UNESCAPED_COMMA.split(series)[1:]
 
 
 class LineFileSink:

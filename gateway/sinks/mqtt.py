@@ -33,7 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from gateway.aggregators.detectors.events import Event, event_json
 from gateway.aggregators.detectors.state import DeviceState, state_json
 from gateway.config import MqttConfig
-from gateway.sinks.mqtt_discovery import Discovery, discovery_messages
+from gateway.sinks.mqtt_discovery import Discovery, discovery_messages, discovery_topics
 from gateway.sinks.mqtt_outbox import OUTBOX_DIR, OUTBOX_FILE, OUTBOX_MAX, Outbox, Outgoing
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,54 @@ ONLINE, OFFLINE = "online", "offline"
 _AUTH_REFUSED = {4, 5, 0x86, 0x87}
 _TOPIC_UNSAFE = re.compile(r"[+#/\0]")
 _DROP_WARN_EVERY_S = 60
+
+
+def device_topic(base: str, device: str) -> str:
+    """``<prefix>/<gateway>/device/<id>``, the retained state of a device (``+#/`` made ``_``)."""
+    return f"{base}/device/{_TOPIC_UNSAFE.sub('_', device)}"
+
+
+def device_retained_topics(cfg: MqttConfig, gateway_id: str, device: str) -> list[str]:
+    """Every retained topic Mouchard may have published about ``device``: its state, and the Home
+    Assistant discovery configs of its entities (cleared whether discovery is on now or was before)."""
+    base = f"{cfg.topic_prefix}/{gateway_id}"
+    return [device_topic(base, device), *discovery_topics(gateway_id, device, cfg.discovery_prefix)]
+
+
+def clear_retained(cfg: MqttConfig, gateway_id: str, topics: Sequence[str], timeout_s: float = 5.0) -> str:
+    """Publish an empty retained message (QoS 1) on each topic, which makes the broker forget it.
+
+    Returns "" when the broker acknowledged them all, else why not (unreachable, refused, timed out).
+    """
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"mouchard-{gateway_id}-forget-{os.getpid()}",
+        protocol=mqtt.MQTTv311,
+        clean_session=True,
+    )
+    if cfg.username:
+        client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
+    if cfg.tls:
+        client.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None)
+    try:
+        client.connect(cfg.host, cfg.port, KEEPALIVE_S)
+    except (OSError, ValueError) as exc:
+        return f"cannot reach the broker {cfg.host}:{cfg.port} ({type(exc).__name__})"
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        infos = [client.publish(topic, b"", qos=1, retain=True) for topic in topics]
+        for info in infos:
+            try:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError):
+                break  # not queued by paho: reported below
+        if not all(info.is_published() for info in infos):
+            return f"the broker {cfg.host}:{cfg.port} did not acknowledge within {timeout_s:g} s"
+        return ""
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 class MqttError(Exception):
@@ -187,7 +235,7 @@ class MqttSink:
         self._put(out)
 
     def device_topic(self, device: str) -> str:
-        return f"{self.base}/device/{_TOPIC_UNSAFE.sub('_', device)}"
+        return device_topic(self.base, device)
 
     def stats(self) -> MqttStats:
         with self._lock:

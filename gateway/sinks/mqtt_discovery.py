@@ -31,6 +31,15 @@ def node_id(gateway_id: str, device: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "", f"mouchard_{gateway_id}_{device.replace(':', '').replace('.', '_')}")
 
 
+def discovery_topics(gateway_id: str, device: str, prefix: str = "homeassistant") -> list[str]:
+    """The config topics of a device's entities: binary sensor "Activation", sensor "Upload, last hour"."""
+    node = node_id(gateway_id, device)
+    return [
+        f"{prefix}/binary_sensor/{node}/activation/config",
+        f"{prefix}/sensor/{node}/upload_last_hour/config",
+    ]
+
+
 def discovery_messages(
     state: DeviceState, gateway_id: str, state_topic: str, status_topic: str, prefix: str = "homeassistant"
 ) -> list[Outgoing]:
@@ -72,9 +81,10 @@ def discovery_messages(
         "unit_of_measurement": "B",
         "value_template": "{{ value_json.upload_last_hour }}",
     }
+    activation_topic, upload_topic = discovery_topics(gateway_id, state.device, prefix)
     return [
-        Outgoing(f"{prefix}/binary_sensor/{node}/activation/config", _json(activation), retain=True),
-        Outgoing(f"{prefix}/sensor/{node}/upload_last_hour/config", _json(upload), retain=True),
+        Outgoing(activation_topic, _json(activation), retain=True),
+        Outgoing(upload_topic, _json(upload), retain=True),
     ]
 
 

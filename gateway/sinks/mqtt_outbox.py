@@ -13,6 +13,7 @@ topic, since only the newest state matters. One process uses an outbox at a time
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -114,6 +115,17 @@ class Outbox:
                 self._db.execute("BEGIN")
                 self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
 
+    def remove(self, topics: Collection[str], device: str, *, dry_run: bool = False) -> int:
+        """Take out the messages waiting for ``topics``, and the events whose ``device`` is ``device``."""
+        with self._lock:
+            rows = self._db.execute("SELECT seq, topic, payload FROM outbox").fetchall()
+            seqs = [int(s) for s, t, p in rows if t in topics or _event_of(bytes(p), t, device)]
+            if seqs and not dry_run:
+                with self._db:
+                    self._db.execute("BEGIN")
+                    self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+        return len(seqs)
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
@@ -135,6 +147,17 @@ class Outbox:
         )
         self.dropped += excess
         return excess
+
+
+def _event_of(payload: bytes, topic: str, device: str) -> bool:
+    """True when the message is an event (JSON with a ``device`` key) about ``device``."""
+    if "/event/" not in topic:
+        return False
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("device") == device
 
 
 def _marks(values: Collection[int]) -> str:

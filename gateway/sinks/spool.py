@@ -86,6 +86,14 @@ class Dropped:
 
 
 @dataclass(frozen=True, slots=True)
+class Removed:
+    """Lines taken out of spooled batches (`mouchard forget`), and how many batch files held them."""
+
+    batches: int = 0
+    lines: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Taken:
     """The oldest batches merged into one for a single write, and the files they came from."""
 
@@ -267,6 +275,51 @@ class Spool:
                     self._remove_entry(entry)
             _fsync_dir(self.folder)  # a removal that survives a crash: nothing is sent twice
             self._bump()
+
+    # ------------------------------------------------------------------ forgetting
+
+    def remove_lines(self, unwanted: Callable[[bytes], bool], *, dry_run: bool = False) -> Removed:
+        """Take every line for which ``unwanted`` is true out of the spooled batches.
+
+        Each affected batch is written anew (same stamp, so the same place in the order) under a
+        temporary name, fsync'd and renamed, before the old file is removed; a batch left empty is
+        removed. A crash between the two steps leaves the old file as well, never a partial one:
+        running this again finishes the job. Holds the delivery lock, so no batch is rewritten while
+        it is being sent; raises SpoolBusyError when another process is delivering.
+        """
+        removed = Removed()
+        with self._draining(), self._locked():
+            for entry in list(self._entries.values()):
+                body = _read_body(self.folder / entry.name)
+                if body is None:
+                    continue  # damaged: set aside by the next delivery
+                lines = body.splitlines(keepends=True)
+                kept = [line for line in lines if not unwanted(line)]
+                if len(kept) == len(lines):
+                    continue
+                removed = Removed(removed.batches + 1, removed.lines + len(lines) - len(kept))
+                if not dry_run:
+                    self._rewrite(entry, kept)
+            if removed.batches and not dry_run:
+                self._bump()
+        return removed
+
+    def _rewrite(self, entry: SpooledBatch, lines: list[bytes]) -> None:
+        if lines:
+            batch = Batch(b"".join(lines), len(lines), entry.stamp_ns)
+            data = _encode(batch)
+            name = f"{entry.stamp_ns:020d}-{os.getpid()}-{next(_SERIAL)}.{batch.points}{_SUFFIX}"
+            try:
+                _write_durably(self.folder, name, data)
+            except OSError as exc:
+                (self.folder / f"{_TMP}{name}").unlink(missing_ok=True)
+                raise SpoolError(
+                    f"cannot rewrite a batch of the spool {self.folder}: {exc.strerror}"
+                ) from None
+            self._add(SpooledBatch(name, batch.points, len(data), entry.stamp_ns))
+        _unlink(self.folder / entry.name)
+        _fsync_dir(self.folder)
+        self._remove_entry(entry)
 
     # ------------------------------------------------------------------ locking and the index
 
