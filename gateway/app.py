@@ -414,20 +414,25 @@ class Gateway:
             return
         # Destination tags depend on the device: a company is first party relative to the device's maker.
         r_first, r_inverse = group_rows([inverse, rows.rhi, rows.rlo, rows.name_id, rows.source])
-        local = self.lan.is_local(rows.rhi[r_first], rows.rlo[r_first]).tolist()
+        local = self.lan.is_local(rows.rhi[r_first], rows.rlo[r_first])
         self.destination_cap.start(int(rows.bin_s.max()))
-        dest_tags = [
-            self._destination_tags(infos[d], h, lo, loc, name, source)
-            for d, h, lo, loc, name, source in zip(
-                inverse[r_first].tolist(),
-                rows.rhi[r_first].tolist(),
-                rows.rlo[r_first].tolist(),
-                local,
-                rows.name_id[r_first].tolist(),
-                rows.source[r_first].tolist(),
-                strict=True,
-            )
-        ]
+        # Destinations are admitted under the cap in the order of their first bin (then any order).
+        first_bin = np.full(len(r_first), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_bin, r_inverse, rows.bin_s)
+        order = np.argsort(first_bin, kind="stable")
+        at = r_first[order]
+        dest_tags = [""] * len(r_first)
+        for g, d, h, lo, loc, name, source in zip(
+            order.tolist(),
+            inverse[at].tolist(),
+            rows.rhi[at].tolist(),
+            rows.rlo[at].tolist(),
+            np.asarray(local)[order].tolist(),
+            rows.name_id[at].tolist(),
+            rows.source[at].tolist(),
+            strict=True,
+        ):
+            dest_tags[g] = self._destination_tags(infos[d], h, lo, loc, name, source)
         overflow = set(OVERFLOW_TAGS.values())
         folded = np.array([t in overflow for t in dest_tags], dtype=np.bool_)
         if folded.any():
