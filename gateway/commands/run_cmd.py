@@ -23,8 +23,8 @@ from gateway.sources.conntrack import (
     names_filter,
     prepare_kernel,
 )
-from gateway.sources.live import CaptureSetupError, LiveCapture, disable_offloads
-from gateway.sources.mdns_browser import MdnsBrowser
+from gateway.sources.live import CaptureSetupError, InterfaceDownError, LiveCapture, disable_offloads
+from gateway.sources.mdns_browser import MdnsBrowser, SightingCallback
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -39,6 +39,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     iface = cfg.capture.interface
     router = cfg.capture.source == CaptureSource.CONNTRACK
     flows: ConntrackSource | None = None
+    capture: LiveCapture | None = None
     try:
         inventory = Inventory.in_state_dir(cfg.state_dir)
         bpf = cfg.capture.bpf_filter
@@ -48,6 +49,8 @@ def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
             flows = ConntrackSource(iface)
             bpf = names_filter(bpf)
         capture = LiveCapture(iface, cfg.capture.snaplen, bpf)
+    except InterfaceDownError:
+        pass  # a service started at boot may come before its interface: the gateway waits, and says so
     except (InventoryError, CaptureSetupError, ConntrackSetupError) as exc:
         if flows is not None:
             flows.close()
@@ -68,14 +71,26 @@ def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
         err.print(str(exc), highlight=False, markup=False)
         return EXIT_BAD_INPUT
     gateway = build_gateway(cfg, sink, inventory, mqtt)
-    live = LiveGateway(cfg, gateway, capture, Path(args.config) if args.config else None, flows)
-    live.browser = MdnsBrowser(live.sighting, interfaces=[iface])
+
+    def open_capture() -> LiveCapture:
+        again = LiveCapture(iface, cfg.capture.snaplen, bpf)
+        disable_offloads(iface)  # a re-created interface has its offloads on again
+        return again
+
+    def new_browser(on_sighting: SightingCallback) -> MdnsBrowser:
+        return MdnsBrowser(on_sighting, interfaces=[iface])
+
+    config_path = Path(args.config) if args.config else None
+    live = LiveGateway(
+        cfg, gateway, capture, config_path, flows, open_capture=open_capture, new_browser=new_browser
+    )
     what = "counting flows (conntrack) and capturing names" if router else "capturing"
     err.print(f"{what} on {iface} → {sink.describe()} (Ctrl-C or SIGTERM to stop)")
     try:
         asyncio.run(live.run())
     finally:
-        capture.close()
+        if live.capture is not None:
+            live.capture.close()
         if flows is not None:
             flows.close()
         sink.close()
