@@ -15,8 +15,8 @@ from gateway.aggregators.detectors.heartbeat import HeartbeatDetector, estimate_
 from gateway.aggregators.detectors.inputs import SentPackets, flow_hosts, packet_hosts
 from gateway.aggregators.grouping import key_hash_one
 from gateway.aggregators.traffic import KIND_MAC
-from gateway.enrichers.names import NameTable
 from gateway.enrichers.lan import address_text
+from gateway.enrichers.names import NameTable
 from tests.aggregators.synthetic import PLUG, sent
 
 
@@ -130,4 +130,5 @@ def test_packet_hosts_name_packets_as_flow_hosts_names_their_flows() -> None:
     at = np.array([3, 0, 2, 1, 0], np.int64)
     expected = flow_hosts(names, [packets.flow(i) for i in at.tolist()])
     assert packet_hosts(names, packets, at) == expected
-    assert expected == ["198.51.100.9", "sni.example.net", "2001:db8::7", "n-devs.tplinkcloud.com", "sni.example.net"]
+    named_by = ["198.51.100.9", "sni.example.net", "2001:db8::7", "n-devs.tplinkcloud.com", "sni.example.net"]
+    assert expected == named_by
