@@ -155,6 +155,29 @@ def _print_reports(out: Console, reports: list[FileReport], gateway: Gateway, si
             notes.append(f"{gateway.aggregator.late_packets} late packets counted in the oldest open bin")
         for note in notes:
             out.print(f"[yellow]{rep.path}[/]: {note}", highlight=False)
+    for note in _bound_notes(gateway):
+        out.print(f"[yellow]bounds[/]: {note}", highlight=False)
+
+
+def _bound_notes(gateway: Gateway) -> list[str]:
+    """What the memory and series bounds folded or refused (docs/bounds.md), in a user's words."""
+    st, ev = gateway.stats, gateway.evidence.stats
+    notes = []
+    if st.destination_overflow:
+        notes.append(
+            f"{st.destination_overflow:,} traffic rows of devices past their destination cap counted "
+            "under host=other (bytes kept)"
+        )
+    if st.dns_name_overflow:
+        notes.append(f"{st.dns_name_overflow:,} DNS queries past a device's name cap counted under host=other")
+    if st.dns_overflow:
+        notes.append(f"{st.dns_overflow:,} DNS queries not counted (too many names waiting for their bin)")
+    if ev.refused or ev.overflow:
+        notes.append(
+            f"{ev.refused + ev.overflow:,} pieces of device evidence (mDNS, DHCP, names) refused: "
+            "their memory budget was full"
+        )
+    return notes
 
 
 def _print_delivery(err: Console, rep: SinkReport) -> None:

@@ -9,6 +9,7 @@ import pytest
 from gateway.aggregators.detectors import novelty
 from gateway.aggregators.detectors.events import EventType
 from gateway.aggregators.detectors.novelty import NoveltyDetector
+from gateway.aggregators.series_cap import OVERFLOW_HOST
 from tests.aggregators.synthetic import ECHO, NS, PLUG, T0, rows
 
 LEARN = rows(
@@ -71,3 +72,10 @@ def test_a_device_reaching_many_destinations_stops_at_the_bound(monkeypatch: pyt
     events = d.observe_rows(many)
     assert len([e for e in events if e.type == EventType.NEW_DESTINATION]) == 3
     assert d.saturated == 7
+
+
+def test_the_overflow_of_a_device_past_its_destination_cap_is_not_a_new_destination() -> None:
+    d = NoveltyDetector(learning_s=300)
+    d.observe_rows(LEARN)
+    past_cap = rows([(800, PLUG, OVERFLOW_HOST, "", 900, 100), (800, PLUG, "ota.tplinkcloud.com", "US", 5, 5)])
+    assert [e.host for e in d.observe_rows(past_cap)] == ["ota.tplinkcloud.com"]

@@ -18,6 +18,7 @@ import numpy as np
 from gateway.aggregators.detectors.events import NS, Event, EventType, human_bytes
 from gateway.aggregators.detectors.inputs import DeviceRows, Subject
 from gateway.aggregators.grouping import group_rows
+from gateway.aggregators.series_cap import OVERFLOW_HOST
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,8 @@ class NoveltyDetector:
         for g in np.argsort(first, kind="stable").tolist():
             i = int(first[g])
             dst = rows.destinations[int(dest[i])]
-            if dst.local or not dst.host:
-                continue
+            if dst.local or not dst.host or dst.host == OVERFLOW_HOST:
+                continue  # the overflow of a device past its destination cap is no one destination
             subject = rows.subjects[int(device[i])]
             events += self._row(subject, dst.host, dst.country, int(bins[i]), int(total[g]))
         now = int(bins[-1])
