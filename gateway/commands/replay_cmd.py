@@ -169,7 +169,9 @@ def _bound_notes(gateway: Gateway) -> list[str]:
             "under host=other (bytes kept)"
         )
     if st.dns_name_overflow:
-        notes.append(f"{st.dns_name_overflow:,} DNS queries past a device's name cap counted under host=other")
+        notes.append(
+            f"{st.dns_name_overflow:,} DNS queries past a device's name cap counted under host=other"
+        )
     if st.dns_overflow:
         notes.append(f"{st.dns_overflow:,} DNS queries not counted (too many names waiting for their bin)")
     if ev.refused or ev.overflow:

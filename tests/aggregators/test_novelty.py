@@ -77,5 +77,7 @@ def test_a_device_reaching_many_destinations_stops_at_the_bound(monkeypatch: pyt
 def test_the_overflow_of_a_device_past_its_destination_cap_is_not_a_new_destination() -> None:
     d = NoveltyDetector(learning_s=300)
     d.observe_rows(LEARN)
-    past_cap = rows([(800, PLUG, OVERFLOW_HOST, "", 900, 100), (800, PLUG, "ota.tplinkcloud.com", "US", 5, 5)])
+    past_cap = rows(
+        [(800, PLUG, OVERFLOW_HOST, "", 900, 100), (800, PLUG, "ota.tplinkcloud.com", "US", 5, 5)]
+    )
     assert [e.host for e in d.observe_rows(past_cap)] == ["ota.tplinkcloud.com"]

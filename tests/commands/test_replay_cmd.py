@@ -19,7 +19,9 @@ def scan(path: Path, count: int) -> None:
     """One device sending a datagram to each of ``count`` public addresses."""
     with PcapWriter(path) as pcap:
         for i in range(count):
-            frame = fr.FrameTemplate(DEVICE, ROUTER, "192.168.1.20", f"198.18.0.{i + 1}", sport=40000, dport=443)
+            frame = fr.FrameTemplate(
+                DEVICE, ROUTER, "192.168.1.20", f"198.18.0.{i + 1}", sport=40000, dport=443
+            )
             pcap.write(T0 + i * 100_000, frame.udp(b"q" * 40))
 
 
@@ -35,6 +37,8 @@ def test_the_summary_says_how_much_traffic_the_destination_cap_folded(
     captured = capsys.readouterr()
     printed = " ".join((captured.out + captured.err).split())
     assert "15 traffic rows of devices past their destination cap counted under host=other" in printed
-    hosts = {line.split("host=")[1].split(",")[0] for line in out.read_text().splitlines() if "traffic," in line}
+    hosts = {
+        line.split("host=")[1].split(",")[0] for line in out.read_text().splitlines() if "traffic," in line
+    }
     assert len(hosts) == 11
     assert "other" in hosts
