@@ -228,7 +228,7 @@ class LiveGateway:
             log.warning("only device labels are reloaded: restart mouchard for the other changes")
         self.cfg = self.cfg.model_copy(update={"devices": new.devices})
         where = self.config_path or "defaults"
-        log.info("device labels reloaded from %s (%d labels)", where, len(new.devices))
+        log.info("device labels reloaded from %s (%d devices labelled)", where, len(new.devices))
         return True
 
     def _reload_profiles(self) -> bool:

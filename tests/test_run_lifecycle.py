@@ -162,7 +162,7 @@ def test_sighup_reloads_device_labels_and_keeps_them_when_the_config_is_broken(t
         first = _written(gw, PHASES[0], timeout=LAG_S)  # written before the reload
 
         config.write_text(_config(tmp_path, _label("Desk Lamp", "light")))
-        run.hup(f"device labels reloaded from {config} (1 labels)")
+        run.hup(f"device labels reloaded from {config} (1 devices labelled)")
         _send(dev, PHASES[1])
         config.write_text(_config(tmp_path, f'{{"{DEV_MAC}": {{name: Broken, colour: red}}}}'))
         run.hup("configuration not reloaded, the running one stays")
@@ -259,9 +259,19 @@ def test_a_down_interface_is_waited_for_then_captured(tmp_path: Path) -> None:
         run.wait_log("active mDNS discovery on gwlan is running again")
         run.wait_log("active mDNS discovery on gwlan: browsing")
         _send(dev, PHASES[0])
+
+        gw.ip("link", "set", "gwlan", "down")  # taken down while capturing: the handle dies
+        went_down = "capture on gwlan is not running (The interface went down)"
+        run.wait_log(went_down)
+        gw.ip("link", "set", "gwlan", "up")
+        run.wait_log("capture on gwlan is running again", times=2)
+        run.wait_log("active mDNS discovery on gwlan: browsing", times=2)
+        _send(dev, PHASES[1])
         assert run.stop() == 0, run.text
         _written(gw, PHASES[0], timeout=5)
+        _written(gw, PHASES[1], timeout=5)
     assert run.count(waiting) == 1
+    assert run.count(went_down) == 1
     assert run.count("active mDNS discovery on gwlan is not running") == 1
     assert not _failures(run), run.text
 
