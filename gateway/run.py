@@ -238,7 +238,7 @@ class LiveGateway:
             log.error("device profiles not reloaded, the running ones stay: %s", exc)  # noqa: TRY400
             return False
         self.gateway.profiles = profile_matcher(matcher)
-        self.gateway.thresholds = _thresholds(matcher)
+        self.gateway.thresholds = matcher.activation_threshold
         log.info("device profiles reloaded from %s (%d profiles)", self.profile_index, len(matcher.index))
         return True
 
@@ -348,13 +348,3 @@ def _same_capture(capture: LiveCapture | None, interface: str) -> Callable[[], L
     if capture is None:
         return lambda: LiveCapture(interface)
     return lambda: LiveCapture(capture.interface, capture.snaplen, capture.bpf)
-
-
-def _thresholds(matcher: Matcher) -> Callable[[str], int | None]:
-    """The activation threshold of a profile (as `gateway.commands.common.build_gateway` wires it)."""
-
-    def threshold(profile_id: str) -> int | None:
-        found = matcher.index.get(profile_id)
-        return found.activation_threshold_bps if found is not None else None
-
-    return threshold

@@ -33,13 +33,13 @@ def build_gateway(
 ) -> Gateway:
     """The Gateway of replay and run: inventory, device profiles, their activation thresholds, MQTT."""
     matcher = Matcher()
-
-    def threshold(profile_id: str) -> int | None:
-        found = matcher.index.get(profile_id)
-        return found.activation_threshold_bps if found is not None else None
-
     return cls(
-        cfg, sink, inventory=inventory, profiles=profile_matcher(matcher), thresholds=threshold, mqtt=mqtt
+        cfg,
+        sink,
+        inventory=inventory,
+        profiles=profile_matcher(matcher),
+        thresholds=matcher.activation_threshold,
+        mqtt=mqtt,
     )
 
 

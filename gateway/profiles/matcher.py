@@ -97,6 +97,11 @@ class Matcher:
     def __init__(self, index: ProfileIndex | None = None) -> None:
         self.index = ProfileIndex.load() if index is None else index
 
+    def activation_threshold(self, profile_id: str) -> int | None:
+        """The upload rate (bytes/s) above which a second is an activation's, for a profile's devices."""
+        found = self.index.get(profile_id)
+        return found.activation_threshold_bps if found is not None else None
+
     def match(self, evidence: Evidence) -> Match | None:
         """The best match, or None when no rule but destinations (or nothing) matched."""
         ranked = self.rank(evidence, limit=1)
