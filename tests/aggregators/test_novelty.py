@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,16 @@ def test_the_overflow_of_a_device_past_its_destination_cap_is_not_a_new_destinat
         [(800, PLUG, OVERFLOW_HOST, "", 900, 100), (800, PLUG, "ota.tplinkcloud.com", "US", 5, 5)]
     )
     assert [e.host for e in d.observe_rows(past_cap)] == ["ota.tplinkcloud.com"]
+
+
+def test_the_state_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    state = tmp_path / "novelty.json"
+    old = os.umask(0)
+    try:
+        d = NoveltyDetector(300, state)
+        d.observe_rows(LEARN)
+        d.finish()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    assert "n-devs.tplinkcloud.com" in state.read_text()

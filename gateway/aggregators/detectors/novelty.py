@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,8 +124,12 @@ class NoveltyDetector:
         }
         tmp = self.state_file.with_name(f".{self.state_file.name}.tmp")
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(doc), encoding="utf-8")
+            self.state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp.unlink(missing_ok=True)
+            # the hosts each device contacted: private to the gateway's user, whatever the umask
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(json.dumps(doc))
             tmp.replace(self.state_file)
         except OSError as exc:
             log.warning("cannot save novelty state to %s: %s", self.state_file, exc.strerror)
