@@ -36,7 +36,9 @@ EVIDENCE_MB = 64
 # Distinct names one device asks for: ten times its cap. (Each new name costs about 0.3 ms
 # of attribution when its bin is written, so a larger count only makes the test slower.)
 QUERIED_NAMES = 20_000
-MDNS_DEVICES, MDNS_ROUNDS = 200, 14  # 14 announcements would pass every per-device count cap
+# Six announcements of 8 KB fill a device's cap (`DEVICE_SHARE`); 2,000 devices at their cap would
+# need more than the total (`EVIDENCE_BUDGET`), so the last ones are refused.
+MDNS_DEVICES, MDNS_ROUNDS = 2_000, 6
 
 # Runs the CLI, then records the process's own peak RSS. VmHWM belongs to the memory map made at
 # exec, so unlike ru_maxrss (which Linux carries across exec) it does not count the forked pytest.
@@ -291,38 +293,55 @@ def test_dns_queries_for_many_names_write_bounded_series(query_flood: Replayed) 
 # ---------------------------------------------------------------- mDNS
 
 
+@dataclass(frozen=True)
+class MdnsFlood:
+    replayed: Replayed  # `mouchard replay` of the flood, in a child process
+    evidence: evidence.EvidenceCollector  # the same capture replayed here
+
+
 @pytest.fixture(scope="module")
-def mdns_evidence(tmp_path_factory: pytest.TempPathFactory) -> evidence.EvidenceCollector:
-    """Devices that each saturate their caps with huge announcements, between name loops."""
-    path = tmp_path_factory.mktemp("mdns") / "mdns.pcap"
-    mdns_flood(path, MDNS_DEVICES, MDNS_ROUNDS)
+def mdns(tmp_path_factory: pytest.TempPathFactory) -> MdnsFlood:
+    """Devices filling their caps with huge announcements, between name loops, until the total is spent."""
+    folder = tmp_path_factory.mktemp("mdns")
+    mdns_flood(folder / "mdns.pcap", MDNS_DEVICES, MDNS_ROUNDS)
     gateway = fresh_gateway(MemorySink())
-    replay_files(gateway, [path])
-    return gateway.evidence
+    replay_files(gateway, [folder / "mdns.pcap"])
+    return MdnsFlood(replay(folder / "mdns.pcap", folder), gateway.evidence)
 
 
-def test_mdns_huge_txt_and_name_loops_keep_per_device_caps(mdns_evidence: evidence.EvidenceCollector) -> None:
-    assert len(mdns_evidence.devices) == MDNS_DEVICES
-    for ev in mdns_evidence.devices.values():
-        # the share is full: the next service (the shortest thing announced) would not fit
-        assert (
-            evidence.DEVICE_SHARE - len("_s00000000" + "x" * 40 + "._tcp") - 49 - evidence.SET_ENTRY
-            < ev.charged
-        )
+def test_mdns_flood_keeps_memory_bounded(mdns: MdnsFlood) -> None:
+    assert mdns.replayed.rss_mb < FLOOD_RSS_MB, f"peak RSS {mdns.replayed.rss_mb:.0f} MiB"
+    assert len(series(mdns.replayed.lines, "device")) == MDNS_DEVICES
+
+
+def test_mdns_huge_txt_and_name_loops_keep_per_device_caps(mdns: MdnsFlood) -> None:
+    collector = mdns.evidence
+    assert len(collector.devices) == MDNS_DEVICES
+    # the next service (the shortest thing announced) would not fit its device's cap or the total
+    service = len("_s00000000" + "x" * 40 + "._tcp") + 49 + evidence.SET_ENTRY
+    unseen = (evidence.MAX_DEVICES - len(collector.devices)) * evidence.BASE_CHARGE
+    total_spent = evidence.EVIDENCE_BUDGET - unseen - collector.charged < service
+    assert total_spent
+    at_cap = [ev for ev in collector.devices.values() if evidence.DEVICE_SHARE - service < ev.charged]
+    assert len(at_cap) > MDNS_DEVICES // 2  # the first devices filled their caps, the last were refused
+    for ev in collector.devices.values():
         assert ev.charged <= evidence.DEVICE_SHARE
         assert len(ev.services) <= evidence.MAX_SERVICES
         assert len(ev.instances) <= evidence.MAX_SERVICES
         assert len(ev.mdns_hosts) <= evidence.MAX_SERVICES
-        assert 0 < len(ev.properties) <= evidence.MAX_TXT_KEYS
+        assert len(ev.properties) <= evidence.MAX_TXT_KEYS
         assert all(len(key) <= evidence.MAX_TXT_KEY for key in ev.properties)
         assert all(len(value) <= evidence.MAX_TXT_VALUE for value in ev.properties.values())
-    assert mdns_evidence.stats.mdns_malformed == MDNS_DEVICES * MDNS_ROUNDS * 2  # every loop, counted
-    assert mdns_evidence.stats.refused >= MDNS_DEVICES * MDNS_ROUNDS  # what did not fit, counted
+    assert all(len(ev.properties) > 0 for ev in at_cap)
+    assert collector.stats.mdns_malformed == MDNS_DEVICES * MDNS_ROUNDS * 2  # every loop, counted
+    assert collector.stats.refused >= MDNS_DEVICES * MDNS_ROUNDS  # what did not fit, counted
 
 
-def test_mdns_evidence_of_every_tracked_device_fits_its_budget(
-    mdns_evidence: evidence.EvidenceCollector,
-) -> None:
-    assert all(deep_size(ev) <= ev.charged for ev in mdns_evidence.devices.values())  # charged in full
-    per_device = max(deep_size(ev) for ev in mdns_evidence.devices.values())
-    assert per_device * evidence.MAX_DEVICES <= EVIDENCE_MB * 2**20
+def test_mdns_evidence_of_all_devices_fits_the_total_budget(mdns: MdnsFlood) -> None:
+    collector = mdns.evidence
+    assert collector.charged == sum(ev.charged for ev in collector.devices.values())
+    assert collector.charged <= evidence.EVIDENCE_BUDGET == EVIDENCE_MB * 2**20
+    assert all(deep_size(ev) <= ev.charged for ev in collector.devices.values())  # each charged in full
+    # All records together, with their keys and the table holding them: each record is charged its
+    # entry in the table, so only the table's own header and first block (224 bytes) are not.
+    assert deep_size(collector.devices) <= collector.charged + sys.getsizeof({0: 0})

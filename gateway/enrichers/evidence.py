@@ -3,8 +3,9 @@
 Collected passively from the same packet batches as traffic (a capture file or the live interface).
 Only the few packets on UDP 5353 (mDNS responses a device sends about itself) and 67/68 (DHCP from
 clients) reach a per-packet parser. Everything is bounded: a device announcing thousands of
-services or TXT keys cannot grow the tables, and what all devices say fits one budget (`DEVICE_SHARE`):
-each entry is charged what it costs in memory, and what would not fit is refused and counted.
+services or TXT keys cannot grow the tables. Each entry is charged what it costs in memory, to its
+device (up to `DEVICE_SHARE`) and to the total of all devices (up to `EVIDENCE_BUDGET`); what would
+not fit is refused and counted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import numpy.typing as npt
 
+from gateway.aggregators.grouping import group_rows
 from gateway.aggregators.traffic import KIND_IP, KIND_MAC
 from gateway.enrichers.lan import address_text
 from gateway.enrichers.packetkeys import DeviceKey, payload, sender
@@ -34,16 +36,24 @@ MAX_TXT_KEYS = 64
 MAX_TXT_KEY = 64
 MAX_TXT_VALUE = 255
 # Names a device asked for that profiles may match ("destinations the device talks to"): the first
-# ones are its own cloud; later ones only cost memory.
+# ones are its own cloud. Real devices of the test captures ask for up to 16; `DOMAIN_SHARE` holds
+# about 45 names of 20 characters, so 64 only bounds the count (256, as before the budget, would need
+# 48 KB of names of 30 characters: more than a device may hold).
 MAX_DOMAINS = 64
 # Devices with evidence; a spoofed-MAC flood stops here (the traffic of known devices still counts).
 MAX_DEVICES = 10_000
-# Memory for what all devices say about themselves: 64 MiB, shared equally, so that every tracked
-# device has room for its identity however much others announce (6,710 bytes each; the largest real
-# device of the test captures holds 4.5 KB). Charged as the bytes Python holds: each string, plus
-# what it adds to its set or dict (a set's table grows by up to 108 bytes an entry, a dict's by 35).
+# What all devices say about themselves, together, is charged to one total: 64 MiB. A lab has tens or
+# hundreds of devices and the largest real one of the test captures is charged 6.7 KB, so only a
+# flood reaches it; then further entries are refused and counted. Room for the record of every device
+# not seen yet (`BASE_CHARGE`, up to MAX_DEVICES: 21 MiB) is kept aside, so a flood of announcements
+# never costs a later device its address, times and DHCP names. Charged as the bytes Python holds:
+# each string, plus what it adds to its set or dict (a set's table grows by up to 108 bytes an entry,
+# a dict's by 35).
 EVIDENCE_BUDGET = 64 * 2**20
-DEVICE_SHARE = EVIDENCE_BUDGET // MAX_DEVICES
+# One device may be charged 32 KiB, five times the largest real one (an Apple TV's fifteen services
+# and their TXT records, 17 KB, fit whole), so that it cannot take the total: it takes about 1,400
+# devices at this cap to spend what the records leave.
+DEVICE_SHARE = 32 * 2**10
 # Of a device's share, names it asked for may take a quarter: they never crowd out its announcements.
 DOMAIN_SHARE = DEVICE_SHARE // 4
 SET_ENTRY, DICT_ENTRY = 110, 40
@@ -68,15 +78,8 @@ class Evidence:
     first_seen: int = 0  # capture time, seconds
     last_seen: int = 0
     version: int = 0
-    charged: int = 0  # bytes charged to its share (`DEVICE_SHARE`), domains included
+    charged: int = 0  # bytes charged to this device (at most `DEVICE_SHARE`), domains included
     domains_charged: int = 0
-
-    def room(self, cost: int) -> bool:
-        """Charge ``cost`` bytes to this device's share when they fit."""
-        if self.charged + cost > DEVICE_SHARE:
-            return False
-        self.charged += cost
-        return True
 
 
 def _empty_size() -> int:
@@ -86,9 +89,14 @@ def _empty_size() -> int:
     return held + 2 * (sys.getsizeof({"": ""}) - sys.getsizeof({})) + 4 * 8  # ints may grow to 32 bytes
 
 
-# An empty record and its DHCP strings and address: charged when a device's record is made, so what
-# remains for services, TXT and names is what the device's share leaves (about 4.7 KB).
-BASE_CHARGE = _empty_size() + 3 * sys.getsizeof("x" * MAX_DHCP_TEXT) + sys.getsizeof("255.255.255.255")
+# A device's key (kind, hi, lo) and its slot in the collector's table, which grows by up to 54 bytes
+# an entry: 228 bytes.
+DEVICE_ENTRY = sys.getsizeof((0, 0, 0)) + 3 * sys.getsizeof(2**64 - 1) + 56
+# An empty record, its DHCP strings and address, and its entry: charged when a device's record is
+# made (2.2 KB), so what remains for services, TXT and names is what the device's share leaves.
+BASE_CHARGE = (
+    _empty_size() + 3 * sys.getsizeof("x" * MAX_DHCP_TEXT) + sys.getsizeof("255.255.255.255") + DEVICE_ENTRY
+)
 
 
 @dataclass(slots=True)
@@ -97,7 +105,7 @@ class EvidenceStats:
     mdns_malformed: int = 0
     dhcp_messages: int = 0
     overflow: int = 0  # records refused: MAX_DEVICES reached
-    refused: int = 0  # services, TXT keys, names... refused: their device's share was full
+    refused: int = 0  # services, TXT keys, names... refused: their device's share or the total was full
 
 
 def _set_cost(text: str) -> int:
@@ -112,6 +120,9 @@ class EvidenceCollector:
     def __init__(self) -> None:
         self.devices: dict[DeviceKey, Evidence] = {}
         self.stats = EvidenceStats()
+        # Bytes charged to all records (at most `EVIDENCE_BUDGET`). Records are never dropped (the
+        # collector lives as long as its Gateway, MAX_DEVICES bounds them), so nothing is released.
+        self.charged = 0
 
     def get(self, key: DeviceKey) -> Evidence | None:
         return self.devices.get(key)
@@ -123,7 +134,21 @@ class EvidenceCollector:
                 self.stats.overflow += 1
                 return None
             found = self.devices[key] = Evidence(charged=BASE_CHARGE)
+            self.charged += BASE_CHARGE  # kept aside until now: see `charge`
         return found
+
+    def charge(self, ev: Evidence, cost: int) -> bool:
+        """Charge ``cost`` bytes to ``ev`` and the total when both have room; False when refused.
+
+        The total keeps room for the record of each device not seen yet, so a record is refused only
+        at MAX_DEVICES.
+        """
+        unseen = (MAX_DEVICES - len(self.devices)) * BASE_CHARGE
+        if ev.charged + cost > DEVICE_SHARE or self.charged + unseen + cost > EVIDENCE_BUDGET:
+            return False
+        ev.charged += cost
+        self.charged += cost
+        return True
 
     def add_sighting(
         self,
@@ -142,7 +167,7 @@ class EvidenceCollector:
             return False
         ev = self.devices[key]
         stype = service_type.removesuffix(".local.").removesuffix(".")
-        merged = _Merge(ev)
+        merged = _Merge(self, ev)
         merged.service(stype)
         if instance:
             merged.instance(instance, stype)
@@ -162,7 +187,7 @@ class EvidenceCollector:
         if ev is None or name in ev.domains or len(ev.domains) >= MAX_DOMAINS:
             return
         cost = _set_cost(name)
-        if ev.domains_charged + cost <= DOMAIN_SHARE and ev.room(cost):
+        if ev.domains_charged + cost <= DOMAIN_SHARE and self.charge(ev, cost):
             ev.domains_charged += cost
             ev.domains.add(name)
         else:
@@ -181,25 +206,27 @@ class EvidenceCollector:
         """First and last time, and IPv4 address, of every LAN sender in the batch (vectorised)."""
         if not lan.any():
             return
-        kind = np.where(h.has_mac, KIND_MAC, KIND_IP)[lan]
-        hi = np.where(h.has_mac, 0, h.src_hi)[lan]
-        lo = np.where(h.has_mac, h.src_mac, h.src_lo)[lan]
+        has_mac, src_hi, src_lo = h.has_mac[lan], h.src_hi[lan], h.src_lo[lan]
+        kind = np.where(has_mac, KIND_MAC, KIND_IP).astype(np.uint64)
+        hi = np.where(has_mac, np.uint64(0), src_hi)
+        lo = np.where(has_mac, h.src_mac[lan], src_lo)
         ts = (batch.ts_ns[lan] // 1_000_000_000).astype(np.int64)
         # IPv4 sources other than 0.0.0.0 (a DHCP client before it has an address)
-        v4 = (h.src_hi[lan] == 0) & ((h.src_lo[lan] >> np.uint64(32)) == 0xFFFF)
-        v4 &= (h.src_lo[lan] & np.uint64(0xFFFF_FFFF)) != 0
-        keys = np.stack([kind.astype(np.uint64), hi, lo], axis=1)
-        uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        last_ts = np.zeros(len(uniq), np.int64)
+        v4 = (src_hi == 0) & ((src_lo >> np.uint64(32)) == 0xFFFF)
+        v4 &= (src_lo & np.uint64(0xFFFF_FFFF)) != 0
+        # group numbers follow no order: only `first` (each sender's first packet) and `inverse` count
+        first, inverse = group_rows([kind, hi, lo])
+        last_ts = np.zeros(len(first), np.int64)
         np.maximum.at(last_ts, inverse, ts)
         # the IPv4 source of the last IPv4 packet of each sender
-        v4_idx = np.full(len(uniq), -1, np.int64)
+        v4_idx = np.full(len(first), -1, np.int64)
         positions = np.flatnonzero(v4)
-        v4_idx[inverse[positions]] = positions
-        src_lo = h.src_lo[lan]
-        for g, (k, a, b) in enumerate(uniq.tolist()):
-            ev = self._evidence((int(k), int(a), int(b)))
+        np.maximum.at(v4_idx, inverse[positions], positions)
+        order = np.argsort(first)  # senders in the order they appear: the first are admitted first
+        at = first[order]
+        keys = zip(kind[at].tolist(), hi[at].tolist(), lo[at].tolist(), strict=True)
+        for g, key in zip(order.tolist(), keys, strict=True):
+            ev = self._evidence(key)
             if ev is None:
                 continue
             if not ev.first_seen:
@@ -221,7 +248,7 @@ class EvidenceCollector:
         ev = self._evidence(key)
         if ev is None:
             return
-        merged = _merge_mdns(ev, msg)
+        merged = _merge_mdns(self, ev, msg)
         self.stats.refused += merged.refused
         if merged.changed:
             ev.version += 1
@@ -249,15 +276,15 @@ def _cut(text: str | None) -> str | None:
 
 
 class _Merge:
-    """Adds announced facts to a record within its caps and share; says what changed and was refused."""
+    """Adds announced facts within a record's caps, share and the total; says what changed and was refused."""
 
-    def __init__(self, ev: Evidence) -> None:
-        self.ev = ev
+    def __init__(self, collector: EvidenceCollector, ev: Evidence) -> None:
+        self.collector, self.ev = collector, ev
         self.changed = False
         self.refused = 0
 
     def _fits(self, cost: int) -> bool:
-        if self.ev.room(cost):
+        if self.collector.charge(self.ev, cost):
             self.changed = True
             return True
         self.refused += 1
@@ -285,8 +312,8 @@ class _Merge:
             hosts.add(name)
 
 
-def _merge_mdns(ev: Evidence, msg: MdnsMessage) -> _Merge:
-    merged = _Merge(ev)
+def _merge_mdns(collector: EvidenceCollector, ev: Evidence, msg: MdnsMessage) -> _Merge:
+    merged = _Merge(collector, ev)
     for stype in msg.service_types:
         short = stype.removesuffix(".local.").removesuffix(".")
         if short != "_services._dns-sd._udp":
