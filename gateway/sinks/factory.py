@@ -5,7 +5,6 @@ from __future__ import annotations
 from gateway.config import Config, InfluxApi, InfluxConfig
 from gateway.sinks.batcher import Batcher
 from gateway.sinks.influxdb import InfluxSetupError, InfluxV1Client, RetentionSetup
-from gateway.sinks.influxdb_v2 import InfluxV2Client
 from gateway.sinks.reliable import LiveWriter, LiveWriterFactory, Outcomes, ReliableSink, Timing, Transport
 from gateway.sinks.spool import SPOOL_DIR, SPOOL_MAX_BYTES, Spool
 
@@ -24,6 +23,9 @@ def influx_transport(
     v2 bucket's retention is the bucket's own setting).
     """
     if cfg.api == InfluxApi.V2:
+        # influxdb-client (and reactivex, urllib3 2) take 0.1 s to import: only v2 users pay for them
+        from gateway.sinks.influxdb_v2 import InfluxV2Client  # noqa: PLC0415
+
         v2 = InfluxV2Client(cfg, timing)
         return v2, v2.live_writer
     v1 = InfluxV1Client(cfg, retention)
