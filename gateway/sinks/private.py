@@ -11,8 +11,11 @@ FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def private_folder(folder: Path) -> None:
-    """Create ``folder`` and its missing parents as 0700 (existing folders are left as they are)."""
+def private_folder(folder: Path, durable: bool = False) -> None:
+    """Create ``folder`` and its missing parents as 0700 (existing folders are left as they are).
+
+    ``durable``: each new folder's entry is fsync'd into its parent, so it survives a crash.
+    """
     missing = []
     probe = folder
     while not probe.exists():
@@ -21,6 +24,17 @@ def private_folder(folder: Path) -> None:
     for path in reversed(missing):
         path.mkdir(mode=FOLDER_MODE, exist_ok=True)
         path.chmod(FOLDER_MODE)  # mkdir's mode is filtered by the umask
+        if durable:
+            fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the entries of ``folder`` (files created, renamed or removed in it) durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def private_file(path: Path) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gateway.sinks.batch import Batch
+from gateway.sinks.private import fsync_dir, private_folder
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class Spool:
         self._generation = -1
         self._closed = False
         try:
-            _make_dirs(folder)
+            private_folder(folder, durable=True)  # line protocol names the lab's devices
             self._lock_fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._drain_fd = os.open(folder / ".drain", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
@@ -186,7 +187,7 @@ class Spool:
             self._remove_entry(oldest)
             dropped += Dropped(1, oldest.points)
         if dropped.batches:
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
             log.warning(
                 "spool %s is full (%.1f MiB): DROPPED its %d oldest batches (%d points) to make room; "
                 "InfluxDB has been unreachable too long — deliver with `mouchard spool flush` or raise "
@@ -273,7 +274,7 @@ class Spool:
                 _unlink(self.folder / entry.name)  # may already be gone: dropped at the bound meanwhile
                 if entry.name in self._entries:
                     self._remove_entry(entry)
-            _fsync_dir(self.folder)  # a removal that survives a crash: nothing is sent twice
+            fsync_dir(self.folder)  # a removal that survives a crash: nothing is sent twice
             self._bump()
 
     # ------------------------------------------------------------------ forgetting
@@ -318,7 +319,7 @@ class Spool:
                 ) from None
             self._add(SpooledBatch(name, batch.points, len(data), entry.stamp_ns))
         _unlink(self.folder / entry.name)
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         self._remove_entry(entry)
 
     # ------------------------------------------------------------------ locking and the index
@@ -422,28 +423,8 @@ def _write_durably(folder: Path, name: str, data: bytes) -> None:
     finally:
         os.close(fd)
     tmp.replace(folder / name)
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(folder)
 
 
 def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
-
-
-def _make_dirs(folder: Path) -> None:
-    """Create the folder (0700: line protocol names the lab's devices) and make its entry durable."""
-    missing = []
-    probe = folder
-    while not probe.exists():
-        missing.append(probe)
-        probe = probe.parent
-    for path in reversed(missing):
-        path.mkdir(mode=0o700, exist_ok=True)
-        _fsync_dir(path.parent)
