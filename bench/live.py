@@ -94,7 +94,7 @@ def child(mode: str, interface: str) -> int:
     end (a JSON line with the counters since the mark), SIGTERM stops."""
     from gateway.app import Gateway
     from gateway.config import CaptureSource, default_config
-    from gateway.run import LiveGateway
+    from gateway.run import LiveGateway, live_hold_s
     from gateway.sources.conntrack import ConntrackSource, names_filter, prepare_kernel
     from gateway.sources.live import LiveCapture
 
@@ -122,7 +122,7 @@ def child(mode: str, interface: str) -> int:
         bpf = names_filter()
     capture = LiveCapture(interface, cfg.capture.snaplen, bpf)
     sink = CountingSink()
-    gateway = Gateway(cfg, sink)
+    gateway = Gateway(cfg, sink, hold_s=live_hold_s(cfg.aggregation.interval_s))
     live = LiveGateway(cfg, gateway, capture, None, flows)
     mark: dict[str, float] = {}
 

@@ -41,6 +41,11 @@ I64 = npt.NDArray[np.int64]
 # beyond this is counted in PipelineStats.dns_overflow instead.
 MAX_DNS_ROWS = 100_000
 DHCP_PORTS = np.array([67, 68], dtype=np.uint16)
+# A capture file may be a merge of several, slightly out of order, and a flow's name (its
+# ClientHello, a QUIC Initial reassembled over datagrams) may come after its first packets: a replay
+# holds each bin 30 s of capture time past its end before writing it (the live gateway, whose
+# packets come in order, holds less: gateway/run.py LIVE_NAME_WAIT_S).
+REPLAY_HOLD_S = 30
 # Traffic series (destination tag sets) one device may open a day; the rest of its traffic is summed
 # under host=other, one series per party, bytes exact. A busy phone reaches a few hundred a day; a
 # device scanning the internet would otherwise add a series, and 2 KiB of memory, per address.
@@ -122,7 +127,9 @@ class Gateway:
         profiles: ProfileMatcher | None = None,
         thresholds: ProfileThreshold | None = None,
         mqtt: EventPublisher | None = None,
+        hold_s: int = REPLAY_HOLD_S,
     ) -> None:
+        """``hold_s``: how long a bin stays open once newer packets (or the clock) are past it."""
         self.cfg = cfg
         self.sink = sink
         self.inventory = inventory
@@ -132,7 +139,7 @@ class Gateway:
         self.evidence = EvidenceCollector()
         self.lan = Lan(cfg.lan.networks)
         self.devices = DeviceTracker(self.lan, cfg.lan.router_macs)
-        self.aggregator = TrafficAggregator(cfg.aggregation.interval_s)
+        self.aggregator = TrafficAggregator(cfg.aggregation.interval_s, hold_s)
         self.namer = Namer()
         self.orgs = OrgDB.load()
         self.vendors = MacVendorDB.load()

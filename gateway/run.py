@@ -45,6 +45,18 @@ TICK_S = 1.0
 INVENTORY_EVERY_S = 60.0
 METRICS_EVERY_S = 10.0
 DUMP_BEFORE_BIN_END_S = 1.0  # router mode: read the flow table this long before each bin closes
+# Live packets come in order, so a bin need not wait for a merged file's stragglers as in replay:
+# it is written once the clock is this far past its end (one interval, and at least these seconds
+# for a name that completes just after the bin, a ClientHello over several segments or a QUIC
+# Initial), so Grafana shows a bin 10-20 s after it ends instead of 30-40 s.
+LIVE_NAME_WAIT_S = 5
+
+
+def live_hold_s(interval_s: int) -> int:
+    """How long the live gateway holds a bin past its end: the rest of the next bin, and a little."""
+    return interval_s + LIVE_NAME_WAIT_S
+
+
 # A capture that failed is tried again this often: short, since every second without it loses counts;
 # an attempt costs one ioctl while the interface is down or missing.
 CAPTURE_RETRY_S = 2.0

@@ -7,7 +7,7 @@ from typing import TypeAlias
 
 from rich.console import Console
 
-from gateway.app import Gateway, LineSink
+from gateway.app import REPLAY_HOLD_S, Gateway, LineSink
 from gateway.config import Config
 from gateway.enrichers.identity import profile_matcher
 from gateway.profiles import Matcher
@@ -30,6 +30,7 @@ def build_gateway(
     inventory: Inventory,
     mqtt: MqttSink | None = None,
     cls: type[Gateway] = Gateway,
+    hold_s: int = REPLAY_HOLD_S,
 ) -> Gateway:
     """The Gateway of replay and run: inventory, device profiles, their activation thresholds, MQTT."""
     matcher = Matcher()
@@ -40,6 +41,7 @@ def build_gateway(
         profiles=profile_matcher(matcher),
         thresholds=matcher.activation_threshold,
         mqtt=mqtt,
+        hold_s=hold_s,
     )
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from gateway.commands.common import Subparsers, build_gateway, open_mqtt
 from gateway.config import CaptureSource, Config
-from gateway.run import LiveGateway
+from gateway.run import LiveGateway, live_hold_s
 from gateway.sinks.factory import open_influx_sink
 from gateway.sinks.influxdb import InfluxError
 from gateway.sinks.inventory import Inventory, InventoryError
@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config, err: Console) -> int:
     except MqttError as exc:
         err.print(str(exc), highlight=False, markup=False)
         return EXIT_BAD_INPUT
-    gateway = build_gateway(cfg, sink, inventory, mqtt)
+    gateway = build_gateway(cfg, sink, inventory, mqtt, hold_s=live_hold_s(cfg.aggregation.interval_s))
 
     def open_capture() -> LiveCapture:
         again = LiveCapture(iface, cfg.capture.snaplen, bpf)
