@@ -51,12 +51,3 @@ class SeriesCap:
         seen.add(key)
         self._count += 1
         return True
-
-    def full(self, device: Hashable) -> bool:
-        """Whether ``device`` can open no further series (its own cap, or everyone's, is reached)."""
-        seen = self._admitted.get(device)
-        return self._count >= self.total or (seen is not None and len(seen) >= self.per_device)
-
-    def known(self, device: Hashable, key: int) -> bool:
-        seen = self._admitted.get(device)
-        return seen is not None and key in seen

@@ -157,28 +157,30 @@ def flow_hosts(names: NameTable, flows: Sequence[FlowKey]) -> list[str]:
     if not flows:
         return []
     table = np.array(flows, dtype=np.uint64).reshape(len(flows), len(_FLOW_COLUMNS))
-    ids, _ = names.name_rows({c: table[:, k] for k, c in enumerate(_FLOW_COLUMNS)})
-    return [
-        names.names[i] if i else address_text(f[3], f[4]) for i, f in zip(ids.tolist(), flows, strict=True)
-    ]
+    return _hosts(names, {c: table[:, k] for k, c in enumerate(_FLOW_COLUMNS)})
 
 
 def packet_hosts(names: NameTable, sent: SentPackets, at: I64) -> list[str]:
     """``flow_hosts`` of the packets ``sent[at]``, straight from its columns (no tuple per packet)."""
     if not len(at):
         return []
-    ids, _ = names.name_rows({c: getattr(sent, c)[at] for c in _FLOW_COLUMNS})
+    return _hosts(names, {c: getattr(sent, c)[at] for c in _FLOW_COLUMNS})
+
+
+def _hosts(names: NameTable, flows: dict[str, npt.NDArray[np.generic]]) -> list[str]:
+    """The name of each flow row (``_FLOW_COLUMNS``), else its remote address, each written once."""
+    ids, _ = names.name_rows(flows)
     known = names.names
     hosts = [known[i] for i in ids.tolist()]
     unnamed = np.flatnonzero(ids == 0)
-    if len(unnamed):
-        texts: dict[tuple[int, int], str] = {}
-        rows = at[unnamed]
-        for k, hi, lo in zip(unnamed.tolist(), sent.rhi[rows].tolist(), sent.rlo[rows].tolist(), strict=True):
-            text = texts.get((hi, lo))
-            if text is None:
-                text = texts[hi, lo] = address_text(hi, lo)
-            hosts[k] = text
+    texts: dict[tuple[int, int], str] = {}
+    for k, hi, lo in zip(
+        unnamed.tolist(), flows["rhi"][unnamed].tolist(), flows["rlo"][unnamed].tolist(), strict=True
+    ):
+        text = texts.get((hi, lo))
+        if text is None:
+            text = texts[hi, lo] = address_text(hi, lo)
+        hosts[k] = text
     return hosts
 
 
