@@ -70,6 +70,7 @@ MAX_SUMMARY_TOTAL = MAX_DESTINATION_SERIES
 OVERFLOW_TAGS = {
     p.value: tag_set({"host": OVERFLOW_HOST, "name_source": "none", "party": p.value}) for p in Party
 }
+OVERFLOW_TAG_SETS = frozenset(OVERFLOW_TAGS.values())
 
 
 class EventPublisher(Protocol):
@@ -434,14 +435,13 @@ class Gateway:
             inverse[at].tolist(),
             rows.rhi[at].tolist(),
             rows.rlo[at].tolist(),
-            np.asarray(local)[order].tolist(),
+            local[order].tolist(),
             rows.name_id[at].tolist(),
             rows.source[at].tolist(),
             strict=True,
         ):
             dest_tags[g] = self._destination_tags(infos[d], h, lo, loc, name, source)
-        overflow = set(OVERFLOW_TAGS.values())
-        folded = np.array([t in overflow for t in dest_tags], dtype=np.bool_)
+        folded = np.array([t in OVERFLOW_TAG_SETS for t in dest_tags], dtype=np.bool_)
         if folded.any():
             self.stats.destination_overflow += int(np.count_nonzero(folded[r_inverse]))
         tag_ids: dict[str, int] = {}
