@@ -111,9 +111,8 @@ class Outbox:
     def ack(self, seqs: Collection[int]) -> None:
         """The broker has these: forget them."""
         if seqs:
-            with self._lock, self._db:
-                self._db.execute("BEGIN")
-                self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            with self._lock:
+                self._delete(seqs)
 
     def remove(self, topics: Collection[str], device: str, *, dry_run: bool = False) -> int:
         """Take out the messages waiting for ``topics``, and the events whose ``device`` is ``device``."""
@@ -121,10 +120,14 @@ class Outbox:
             rows = self._db.execute("SELECT seq, topic, payload FROM outbox").fetchall()
             seqs = [int(s) for s, t, p in rows if t in topics or _event_of(bytes(p), t, device)]
             if seqs and not dry_run:
-                with self._db:
-                    self._db.execute("BEGIN")
-                    self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+                self._delete(seqs)
         return len(seqs)
+
+    def _delete(self, seqs: Collection[int]) -> None:
+        """Delete the messages ``seqs`` in one transaction (the caller holds the lock)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
 
     def __len__(self) -> int:
         with self._lock:
