@@ -167,16 +167,21 @@ class Spool:
                 )
                 return self._count_dropped(Dropped(1, batch.points))
             dropped = self._make_room(len(data))
-            name = f"{batch.stamp_ns:020d}-{os.getpid()}-{next(_SERIAL)}.{batch.points}{_SUFFIX}"
             try:
-                _write_durably(self.folder, name, data)
-                self._add(SpooledBatch(name, batch.points, len(data), batch.stamp_ns))
-            except OSError as exc:
-                (self.folder / f"{_TMP}{name}").unlink(missing_ok=True)
-                raise SpoolError(f"cannot write to the spool {self.folder}: {exc.strerror}") from None
+                self._store(batch, data, "cannot write to the spool")
             finally:
                 self._bump()  # other processes rescan (batches may have been dropped for room)
             return dropped
+
+    def _store(self, batch: Batch, data: bytes, failing: str) -> None:
+        """Write ``data`` (``batch`` encoded) durably as a new batch file and index it (lock held)."""
+        name = f"{batch.stamp_ns:020d}-{os.getpid()}-{next(_SERIAL)}.{batch.points}{_SUFFIX}"
+        try:
+            _write_durably(self.folder, name, data)
+        except OSError as exc:
+            (self.folder / f"{_TMP}{name}").unlink(missing_ok=True)
+            raise SpoolError(f"{failing} {self.folder}: {exc.strerror}") from None
+        self._add(SpooledBatch(name, batch.points, len(data), batch.stamp_ns))
 
     def _make_room(self, size: int) -> Dropped:
         """Drop the oldest batches until ``size`` more bytes fit, loudly."""
@@ -308,16 +313,7 @@ class Spool:
     def _rewrite(self, entry: SpooledBatch, lines: list[bytes]) -> None:
         if lines:
             batch = Batch(b"".join(lines), len(lines), entry.stamp_ns)
-            data = _encode(batch)
-            name = f"{entry.stamp_ns:020d}-{os.getpid()}-{next(_SERIAL)}.{batch.points}{_SUFFIX}"
-            try:
-                _write_durably(self.folder, name, data)
-            except OSError as exc:
-                (self.folder / f"{_TMP}{name}").unlink(missing_ok=True)
-                raise SpoolError(
-                    f"cannot rewrite a batch of the spool {self.folder}: {exc.strerror}"
-                ) from None
-            self._add(SpooledBatch(name, batch.points, len(data), entry.stamp_ns))
+            self._store(batch, _encode(batch), "cannot rewrite a batch of the spool")
         _unlink(self.folder / entry.name)
         fsync_dir(self.folder)
         self._remove_entry(entry)
