@@ -67,16 +67,7 @@ def clear_retained(cfg: MqttConfig, gateway_id: str, topics: Sequence[str], time
 
     Returns "" when the broker acknowledged them all, else why not (unreachable, refused, timed out).
     """
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"mouchard-{gateway_id}-forget-{os.getpid()}",
-        protocol=mqtt.MQTTv311,
-        clean_session=True,
-    )
-    if cfg.username:
-        client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
-    if cfg.tls:
-        client.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None)
+    client = _paho_client(cfg, f"mouchard-{gateway_id}-forget-{os.getpid()}", cfg.ca_file)
     try:
         client.connect(cfg.host, cfg.port, KEEPALIVE_S)
     except (OSError, ValueError) as exc:
@@ -96,6 +87,18 @@ def clear_retained(cfg: MqttConfig, gateway_id: str, topics: Sequence[str], time
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _paho_client(cfg: MqttConfig, client_id: str, ca_file: Path | None) -> mqtt.Client:
+    """A paho client (MQTT 3.1.1, clean session) with the configured credentials and TLS."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=True
+    )
+    if cfg.username:
+        client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
+    if cfg.tls:
+        client.tls_set(ca_certs=str(ca_file) if ca_file else None)
+    return client
 
 
 class MqttError(Exception):
@@ -301,18 +304,8 @@ class MqttSink:
     # ------------------------------------------------------------------ paho's callbacks (its thread)
 
     def _client(self, ca_file: Path | None, reconnect_max_s: int) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"mouchard-{self.gateway_id}-{os.getpid()}",
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
-        )
+        client = _paho_client(self.cfg, f"mouchard-{self.gateway_id}-{os.getpid()}", ca_file)
         client.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
-        if self.cfg.username:
-            secret = self.cfg.password.get_secret_value() if self.cfg.password else None
-            client.username_pw_set(self.cfg.username, secret)
-        if self.cfg.tls:
-            client.tls_set(ca_certs=str(ca_file) if ca_file else None)
         client.reconnect_delay_set(1, reconnect_max_s)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
