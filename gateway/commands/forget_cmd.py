@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.console import Console
 
+from gateway.aggregators.detectors import novelty as novelty_state
 from gateway.aggregators.detectors.runner import NOVELTY_FILE
 from gateway.commands.common import Subparsers
 from gateway.config import Config, InfluxApi, normalise_mac
@@ -212,7 +210,7 @@ def forget_elsewhere(cfg: Config, device: str, err: Console, *, dry_run: bool) -
         mqtt_found, mqtt_complete = _forget_in_mqtt(cfg, device, err, dry_run=dry_run)
         found, complete = found or mqtt_found, complete and mqtt_complete
     novelty = cfg.state_dir / NOVELTY_FILE
-    if _forget_in_novelty(novelty, device, dry_run=dry_run):
+    if novelty_state.forget(novelty, device, dry_run=dry_run):
         found = True
         print(f"{device}: {verb} what novelty learned about it from {novelty}", flush=True)
     return Elsewhere(found, complete)
@@ -275,24 +273,3 @@ def _forget_in_mqtt(cfg: Config, device: str, err: Console, *, dry_run: bool) ->
         return bool(waiting), False
     finally:
         outbox.close()
-
-
-def _forget_in_novelty(path: Path, device: str, *, dry_run: bool) -> bool:
-    """Take the device out of novelty's learned state (atomically); True when it was there."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False  # none, or unreadable (novelty starts learning again from such a file)
-    devices = doc.get("devices") if isinstance(doc, dict) else None
-    if not isinstance(devices, dict) or device not in devices:
-        return False
-    if not dry_run:
-        del devices[device]
-        tmp = path.with_name(f".{path.name}.forget")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(doc))
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    return True

@@ -122,17 +122,44 @@ class NoveltyDetector:
                 for d, k in self.known.items()
             },
         }
-        tmp = self.state_file.with_name(f".{self.state_file.name}.tmp")
         try:
             self.state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp.unlink(missing_ok=True)
-            # the hosts each device contacted: private to the gateway's user, whatever the umask
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(json.dumps(doc))
-            tmp.replace(self.state_file)
+            _write(self.state_file, doc)
         except OSError as exc:
             log.warning("cannot save novelty state to %s: %s", self.state_file, exc.strerror)
+
+
+def forget(path: Path, device: str, *, dry_run: bool = False) -> bool:
+    """Take ``device`` out of the learned state in ``path`` (`mouchard forget`); True when it was there.
+
+    Raises OSError when the file cannot be rewritten.
+    """
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # none, or unreadable (novelty starts learning again from such a file)
+    devices = doc.get("devices") if isinstance(doc, dict) else None
+    if not isinstance(devices, dict) or device not in devices:
+        return False
+    if not dry_run:
+        del devices[device]
+        _write(path, doc)
+    return True
+
+
+def _write(path: Path, doc: object) -> None:
+    """``doc`` as JSON in ``path``, atomically and durably: a crash leaves the previous file whole.
+
+    The hosts each device contacted: private to the gateway's user (0600), whatever the umask.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(doc))
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
 
 
 def _load(path: Path) -> dict[str, _Known]:
