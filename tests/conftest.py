@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -11,7 +12,34 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CAPTURES = ROOT.parent / "shared" / "captures"
+
+
+def _shared_folder() -> Path:
+    """The shared data (real captures, reference data, Grafana's schemas): ``MOUCHARD_SHARED``, else
+    ``shared/`` beside this checkout, else beside the local checkout this one was cloned from (a
+    throwaway clone in a temporary folder still finds it)."""
+    if os.environ.get("MOUCHARD_SHARED"):
+        return Path(os.environ["MOUCHARD_SHARED"])
+    beside = ROOT.parent / "shared"
+    if beside.is_dir():
+        return beside
+    origin = subprocess.run(
+        ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    origin = origin.removeprefix("file://")
+    if origin.startswith("/"):
+        cloned_from = Path(origin).resolve()
+        candidate = (cloned_from.parent if cloned_from.name == ".git" else cloned_from).parent / "shared"
+        if candidate.is_dir():
+            return candidate
+    return beside
+
+
+SHARED = _shared_folder()
+CAPTURES = SHARED / "captures"
 SCRIPTS = ROOT / "scripts"
 
 

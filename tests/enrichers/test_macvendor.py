@@ -17,8 +17,9 @@ from gateway.enrichers.macvendor import (
     is_multicast,
     mac_value,
 )
+from tests.conftest import SHARED
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "ieee-oui" / "oui.csv"
+REFERENCE = SHARED / "reference" / "ieee-oui" / "oui.csv"
 
 
 @cache

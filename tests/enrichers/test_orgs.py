@@ -27,8 +27,9 @@ from gateway.enrichers.orgs import (
     registrable_domain,
     server_country,
 )
+from tests.conftest import SHARED
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+REFERENCE = SHARED / "reference"
 MONITR = REFERENCE / "monitr-intl-iot"
 NEXTDNS = REFERENCE / "nextdns-native-tracking"
 

@@ -25,9 +25,9 @@ from typing import Any
 from jsonschema import Draft7Validator
 
 from gateway.grafana.influx_schema import MEASUREMENTS
-from tests.conftest import ROOT
+from tests.conftest import SHARED
 
-SCHEMAS = ROOT.parent / "shared" / "grafana-schemas"
+SCHEMAS = SHARED / "grafana-schemas"
 
 # ------------------------------------------------------------------------------------- JSON schemas
 

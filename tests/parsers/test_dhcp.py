@@ -20,8 +20,8 @@ from gateway.parsers.dhcp import (
     DhcpMessageType,
     parse_dhcp,
 )
+from tests.conftest import CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
 WITHOUT_DHCP = {
     "D-LinkDoorSensor_Setup-C-1-STA.pcap",
     "HomeMaticPlug_Setup-C-1-STA.pcap",

@@ -25,8 +25,8 @@ from gateway.parsers.dns import (
     parse_dns_response,
     parse_dns_tcp,
 )
+from tests.conftest import CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
 TSHARK_PREFS = ["-n", "-o", "dns.desegment_dns_messages:TRUE"]  # name resolution off, defaults pinned
 A, CNAME, AAAA = 1, 5, 28
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.parsers.http import MAX_HTTP_BYTES, parse_http_host
+from tests.conftest import CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
 TSHARK_PREFS = ["-n", "-o", "http.desegment_headers:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"]
 
 

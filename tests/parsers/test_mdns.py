@@ -26,8 +26,8 @@ from gateway.parsers.mdns import (
     txt_properties,
     unescape_instance,
 )
+from tests.conftest import CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
 ZEROCONF = CAPTURES / "mdns" / "zeroconf_real_device_mdns.pcap"
 APPLE = CAPTURES / "nfstream" / "mdns_apple_2011.pcap"
 ZEEK = CAPTURES / "zeek" / "dns_mdns.pcap"

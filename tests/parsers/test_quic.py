@@ -22,8 +22,8 @@ from gateway.parsers.quic import (
     client_initial_keys,
     parse_quic_initial,
 )
+from tests.conftest import CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
 QUIC_CAPTURE = CAPTURES / "zeek" / "quic_curl-8.1.2-dev-http3-www-google-de.pcap"
 TSHARK_PREFS = ["-n", "-o", "quic.reassemble_crypto_out_of_order:TRUE"]
 

@@ -22,8 +22,8 @@ from gateway.parsers.tls import (
     parse_client_hello,
     parse_client_hello_handshake,
 )
+from tests.conftest import CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
 TSHARK_PREFS = ["-n", "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE"]
 EXT_ECH = 0xFE0D
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from functools import cache
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,10 @@ from gateway.enrichers.macvendor import friendly_vendor
 from gateway.enrichers.orgs import OrgDB, vendor_words
 from gateway.profiles import Kind, Profile, load_profiles
 from gateway.profiles.index import DEFAULT_SOURCE
+from tests.conftest import SHARED
 
 # The IEEE MA-L registry as of 2025 (Debian 12's ieee-data is from 2022 and misses newer prefixes).
-REGISTRY = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ieee-oui" / "oui.csv"
+REGISTRY = SHARED / "reference" / "ieee-oui" / "oui.csv"
 # Dubois et al., PETS 2020: upload rate of an activation, per assistant family.
 MEASURED_BPS = {"amazon": 12172, "google": 46086, "apple": 76366, "harman": 13568}
 
